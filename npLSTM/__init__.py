@@ -1,0 +1,18 @@
+"""npLSTM: a from-scratch LSTM engine on NumPy arrays.
+
+    import npLSTM as nl
+    model = nl.Sequential([nl.LSTM(20, stateful=True, batch_input_shape=(1, 1, 5)),
+                           nl.Dense(5, activation="sigmoid")], seed=0)
+    model.compile(loss="binary_crossentropy", optimizer=nl.Adam())
+"""
+from .layers import LSTM, Dense, Layer, RepeatVector, TimeDistributed
+from .losses import Loss
+from .model import Backprop, History, Sequential, TrainingDiverged
+from .optimizers import SGD, Adam, Optimizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LSTM", "Dense", "Layer", "RepeatVector", "TimeDistributed", "Loss",
+    "Backprop", "History", "Sequential", "TrainingDiverged", "SGD", "Adam", "Optimizer",
+]

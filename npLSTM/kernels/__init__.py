@@ -1,0 +1,4 @@
+"""The math as plain functions on arrays: `reference` is readable NumPy."""
+from . import reference
+
+__all__ = ["reference"]

@@ -1,0 +1,222 @@
+"""The math of npLSTM as plain NumPy functions: the book.
+
+Every forward pass, backward pass, activation and loss of the engine is
+written here once, readably, with its equations beside the code. The layers
+own parameters and state and call these functions; nothing here keeps state.
+
+Dimension legend
+    B  batch size              T  timesteps
+    D  input features          H  LSTM units
+    F  Dense inputs            K  Dense outputs (classes)
+
+Conventions (shared with Keras, so weights map one to one)
+    gate order i, f, c (candidate), o
+    W  kernel            (D, 4H)
+    U  recurrent kernel  (H, 4H)
+    b  bias              (4H,)
+"""
+import numpy as np
+
+# --------------------------------------------------------------------------
+# Activations. Each forward returns a = act(z); each backward turns the
+# gradient on a into the gradient on z, using only a (no need to keep z).
+# --------------------------------------------------------------------------
+
+
+def sigmoid(z):
+    """sig(z) = 1 / (1 + exp(-z)), computed from exp(-|z|) so it never overflows."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def softmax(z):
+    """softmax(z)_k = exp(z_k - max z) / sum_j exp(z_j - max z), over the last axis."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+ACTIVATIONS = {
+    "linear": lambda z: z,
+    "sigmoid": sigmoid,
+    "tanh": np.tanh,
+    "softmax": softmax,
+}
+
+
+def activation_forward(name, z):
+    """a = act(z) for one of ACTIVATIONS."""
+    return ACTIVATIONS[name](z)
+
+
+def activation_backward(name, a, da):
+    """dz from da and a = act(z):
+
+    linear   dz = da
+    sigmoid  dz = da * a (1 - a)
+    tanh     dz = da * (1 - a^2)
+    softmax  dz = a * (da - sum_k a_k da_k)     (the Jacobian diag(a) - a a^T)
+    """
+    if name == "linear":
+        return da
+    if name == "sigmoid":
+        return da * a * (1.0 - a)
+    if name == "tanh":
+        return da * (1.0 - a * a)
+    if name == "softmax":
+        return a * (da - (a * da).sum(axis=-1, keepdims=True))
+    raise ValueError(f"unknown activation {name!r}; known: {sorted(ACTIVATIONS)}")
+
+
+# --------------------------------------------------------------------------
+# LSTM
+# --------------------------------------------------------------------------
+
+
+def lstm_forward(X, h0, c0, W, U, b):
+    """Run an LSTM over a batch of sequences.
+
+    For t = 1..T, with x_t = X[:, t] (B, D):
+
+        z_t = x_t W + h_{t-1} U + b                  (B, 4H), split into i f c o
+        i_t = sig(z_i)   f_t = sig(z_f)   g_t = tanh(z_c)   o_t = sig(z_o)
+        c_t = f_t * c_{t-1} + i_t * g_t
+        h_t = o_t * tanh(c_t)
+
+    Parameters: X (B, T, D); h0, c0 (B, H); W (D, 4H); U (H, 4H); b (4H,).
+
+    Returns (hs, h_T, c_T, cache): hs (B, T, H) every hidden output; h_T, c_T
+    (B, H) the final state; cache, what lstm_backward needs.
+    """
+    B, T, _ = X.shape
+    H = h0.shape[1]
+    # x_t W + b does not depend on the recurrence: one matmul for all steps.
+    XW = X @ W + b
+    gates = np.empty((B, T, 4 * H), dtype=X.dtype)   # i f g o, activated
+    cs = np.empty((B, T, H), dtype=X.dtype)
+    hs = np.empty((B, T, H), dtype=X.dtype)
+    h, c = h0, c0
+    for t in range(T):
+        z = XW[:, t] + h @ U
+        a = sigmoid(z)                        # i, f, o are sigmoids ...
+        a[:, 2 * H:3 * H] = np.tanh(z[:, 2 * H:3 * H])   # ... g is a tanh
+        i, f, g, o = np.split(a, 4, axis=1)
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        gates[:, t], cs[:, t], hs[:, t] = a, c, h
+    cache = (X, h0, c0, gates, cs, hs)
+    return hs, h, c, cache
+
+
+def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
+    """Backpropagation through time for lstm_forward.
+
+    dhs (B, T, H) is the gradient on every hidden output, or None when only
+    the last output is used (its gradient then comes in dh_T: the last output
+    is the final hidden state). dh_T, dc_T (B, H) are the gradients on the
+    final state. Going back in time, with tc_t = tanh(c_t):
+
+        dh_t  = dhs_t + dh_{t+1 -> t}                (from above + from the future)
+        do_t  = dh_t * tc_t
+        dc_t  = dc_{t+1 -> t} + dh_t * o_t * (1 - tc_t^2)
+        di_t  = dc_t * g_t     dg_t = dc_t * i_t     df_t = dc_t * c_{t-1}
+        dz_t  = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)]
+        dc_{t -> t-1} = dc_t * f_t
+        dh_{t -> t-1} = dz_t U^T
+
+    and, summed over all steps and rows:
+        dX_t = dz_t W^T    dW = sum x_t^T dz_t    dU = sum h_{t-1}^T dz_t    db = sum dz_t
+
+    Returns (dX, dW, dU, db, dh0, dc0), shaped as X, W, U, b, h0, c0.
+    """
+    X, h0, c0, gates, cs, hs = cache
+    B, T, D = X.shape
+    H = h0.shape[1]
+    dZ = np.empty_like(gates)
+    dh_next, dc_next = dh_T, dc_T
+    for t in reversed(range(T)):
+        i, f, g, o = np.split(gates[:, t], 4, axis=1)
+        c_prev = cs[:, t - 1] if t > 0 else c0
+        tc = np.tanh(cs[:, t])
+        dh = dh_next if dhs is None else dh_next + dhs[:, t]
+        dc = dc_next + dh * o * (1.0 - tc * tc)
+        dZ[:, t] = np.concatenate([
+            dc * g * i * (1.0 - i),
+            dc * c_prev * f * (1.0 - f),
+            dc * i * (1.0 - g * g),
+            dh * tc * o * (1.0 - o),
+        ], axis=1)
+        dc_next = dc * f
+        dh_next = dZ[:, t] @ U.T
+    # The weight gradients do not depend on the recurrence: one matmul each.
+    h_prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)   # h_{t-1}, (B, T, H)
+    dZ2 = dZ.reshape(B * T, 4 * H)
+    dX = dZ @ W.T
+    dW = X.reshape(B * T, D).T @ dZ2
+    dU = h_prev.reshape(B * T, H).T @ dZ2
+    db = dZ2.sum(axis=0)
+    return dX, dW, dU, db, dh_next, dc_next
+
+
+# --------------------------------------------------------------------------
+# Dense: z = x W + b over the last axis (any leading axes: batch, time).
+# --------------------------------------------------------------------------
+
+
+def dense_forward(X, W, b):
+    """z = x W + b.   X (..., F); W (F, K); b (K,)  ->  z (..., K)."""
+    return X @ W + b
+
+
+def dense_backward(dZ, X, W):
+    """dX = dz W^T,  dW = sum x^T dz,  db = sum dz  (sums over all leading axes)."""
+    F, K = W.shape
+    dZ2 = dZ.reshape(-1, K)
+    return dZ @ W.T, X.reshape(-1, F).T @ dZ2, dZ2.sum(axis=0)
+
+
+# --------------------------------------------------------------------------
+# Losses, reduced as Keras reduces them, each with its gradient.
+# BCE and CCE take the logits z of their natural head (sigmoid, softmax):
+# fused, the gradient is simply (a - y) / N and no log(0) or overflow can
+# occur, whatever z is. MSE takes the outputs a of any head.
+# --------------------------------------------------------------------------
+
+
+def binary_crossentropy_with_logits(z, y):
+    """Binary cross-entropy of a = sig(z) against targets y in [0, 1].
+
+        l = -(y log a + (1 - y) log(1 - a)) = max(z, 0) - z y + log(1 + exp(-|z|))
+        L = mean of l over every element (output units, then batch and time)
+        dL/dz = (sig(z) - y) / N,   N = number of elements
+
+    Returns (L, dL/dz).
+    """
+    n = z.size
+    loss = np.sum(np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))) / n
+    return loss, (sigmoid(z) - y) / n
+
+
+def categorical_crossentropy_with_logits(z, y):
+    """Categorical cross-entropy of a = softmax(z) against distributions y.
+
+        log a = z - m - log sum_k exp(z_k - m),     m = max_k z_k
+        l = -sum_k y_k log a_k                       (summed over classes)
+        L = mean of l over rows (batch and time)
+        dL/dz = (a sum_k y_k - y) / R = (a - y) / R when y sums to 1, R = rows
+
+    Returns (L, dL/dz).
+    """
+    rows = z.size // z.shape[-1]
+    shifted = z - z.max(axis=-1, keepdims=True)
+    log_a = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    loss = -np.sum(y * log_a) / rows
+    return loss, (np.exp(log_a) * y.sum(axis=-1, keepdims=True) - y) / rows
+
+
+def mean_squared_error(a, y):
+    """L = mean over every element of (a - y)^2;  dL/da = 2 (a - y) / N.
+
+    Returns (L, dL/da).
+    """
+    diff = a - y
+    return np.sum(diff * diff) / a.size, 2.0 * diff / a.size

@@ -1,0 +1,93 @@
+"""What every layer shares: shapes, parameters, gradients and the call contract.
+
+A layer is built once, when its input shape is known, then called as
+forward(x) -> y during a pass and backward(dy) -> dx right after it, in
+reverse layer order. forward keeps what backward needs; backward stores the
+parameter gradients in `grads`, in the same order as `params`.
+"""
+import numpy as np
+
+
+def positive_int(value, name):
+    """Return value as an int, or raise if it is not a positive whole number."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def shape_tuple(shape, name, allow_none=False):
+    """Check a user-given shape: a tuple of positive ints (None where allowed)."""
+    if shape is None:
+        return None
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{name} must be a tuple of integers, got {shape!r}")
+    return tuple(
+        None if (allow_none and dim is None) else positive_int(dim, f"each entry of {name}")
+        for dim in shape
+    )
+
+
+class Layer:
+    """Base of all layers.
+
+    input_shape        per-sample input shape, e.g. (timesteps, features);
+                       only meaningful on a model's first layer
+    batch_input_shape  the same with a fixed batch size in front, as stateful
+                       layers need (Keras's convention)
+    """
+
+    def __init__(self, input_shape=None, batch_input_shape=None):
+        batch_input_shape = shape_tuple(batch_input_shape, "batch_input_shape", allow_none=True)
+        input_shape = shape_tuple(input_shape, "input_shape", allow_none=True)
+        if batch_input_shape is not None:
+            if input_shape is not None and tuple(input_shape) != batch_input_shape[1:]:
+                raise ValueError(
+                    f"input_shape {input_shape} contradicts batch_input_shape {batch_input_shape}")
+            input_shape = batch_input_shape[1:]
+        self.batch_size = batch_input_shape[0] if batch_input_shape else None
+        self.input_shape = input_shape
+        self.output_shape = None
+        self.params = []
+        self.grads = []
+        self.built = False
+
+    def build(self, input_shape, rng, dtype):
+        """Create the parameters for per-sample input_shape; return the output shape."""
+        self.built = True
+        self.output_shape = self.compute_output_shape(input_shape)
+        return self.output_shape
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    param_names = ()       # names of params, in order (Keras's weight names)
+
+    # Layers without recurrent state need nothing of the following.
+    stateful = False
+
+    def reset_states(self, states=None):
+        pass
+
+    def get_states(self):
+        return None
+
+    def set_states(self, states):
+        pass
+
+
+def glorot_uniform(rng, shape, dtype):
+    """Keras's default kernel initialiser: U(-l, l), l = sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = shape
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
+def orthogonal(rng, shape, dtype):
+    """Keras's default recurrent initialiser: a random matrix with orthonormal
+    rows or columns (whichever there are fewer of), from the QR decomposition
+    of a standard normal matrix, signs fixed so the result is uniformly drawn."""
+    rows, cols = shape
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))
+    return np.ascontiguousarray(q.T if rows < cols else q, dtype=dtype)

@@ -1,0 +1,54 @@
+"""Dense: a = act(x W + b) over the last axis."""
+import numpy as np
+
+from ..kernels import reference as K
+from .base import Layer, glorot_uniform, positive_int
+
+
+class Dense(Layer):
+    """Fully connected layer, a = act(x W + b), on the last axis of any input.
+
+    units       K, the number of outputs
+    activation  one of "linear" (also None), "sigmoid", "tanh", "softmax"
+
+    kernel W (F, K) Glorot-uniform, bias b (K,) zeros, as Keras does. The
+    pre-activation z = x W + b of the last call is kept in `logits`, so that
+    a loss can be fused with its natural activation (see npLSTM.losses).
+    """
+
+    param_names = ("kernel", "bias")
+
+    def __init__(self, units, activation="linear", input_shape=None, batch_input_shape=None):
+        super().__init__(input_shape=input_shape, batch_input_shape=batch_input_shape)
+        self.units = positive_int(units, "Dense units")
+        activation = "linear" if activation is None else activation
+        if activation not in K.ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {activation!r}; known: {sorted(K.ACTIVATIONS)}")
+        self.activation = activation
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 1:
+            raise ValueError("Dense needs samples with at least one axis of features")
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def build(self, input_shape, rng, dtype):
+        output_shape = super().build(input_shape, rng, dtype)
+        self.params = [glorot_uniform(rng, (input_shape[-1], self.units), dtype),
+                       np.zeros(self.units, dtype=dtype)]
+        return output_shape
+
+    def forward(self, x):
+        self._x = x
+        self.logits = K.dense_forward(x, *self.params)
+        self._a = K.activation_forward(self.activation, self.logits)
+        return self._a
+
+    def backward(self, da):
+        return self.backward_logits(K.activation_backward(self.activation, self._a, da))
+
+    def backward_logits(self, dz):
+        """Backward from the gradient on the logits z (a loss fused with the activation)."""
+        dX, dW, db = K.dense_backward(dz, self._x, self.params[0])
+        self.grads = [dW, db]
+        return dX

@@ -1,0 +1,105 @@
+"""The LSTM layer: owns W, U, b and the recurrent state; the math is in kernels."""
+import numpy as np
+
+from ..kernels import reference as K
+from .base import Layer, glorot_uniform, orthogonal, positive_int
+
+
+class LSTM(Layer):
+    """Long short-term memory layer with Keras's defaults and weight layout.
+
+    units             H, the size of the hidden and cell state
+    return_sequences  output every step's h (B, T, H), or only the last (B, H)
+    stateful          carry the final (h, c) of one call into the next, row j
+                      to row j (Keras semantics); gradients stop at the call
+                      boundary. Needs a fixed batch size (batch_input_shape).
+
+    Parameters, as Keras orders them: kernel W (D, 4H), recurrent_kernel
+    U (H, 4H), bias b (4H,), gate order i, f, c, o. Initialised Glorot-uniform,
+    orthogonal, and zeros with the forget slice at 1 ("unit forget bias": a
+    fresh cell starts out remembering).
+    """
+
+    param_names = ("kernel", "recurrent_kernel", "bias")
+
+    def __init__(self, units, return_sequences=False, stateful=False,
+                 batch_input_shape=None, input_shape=None):
+        super().__init__(input_shape=input_shape, batch_input_shape=batch_input_shape)
+        self.units = positive_int(units, "LSTM units")
+        self.return_sequences = bool(return_sequences)
+        self.stateful = bool(stateful)
+        self.states = None        # (h, c) carried between calls; None means zeros
+        self.state_grads = None   # (dh0, dc0) of the last backward pass
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(
+                "LSTM expects samples of shape (timesteps, features), "
+                f"got per-sample shape {tuple(input_shape)}")
+        timesteps = input_shape[0]
+        return (timesteps, self.units) if self.return_sequences else (self.units,)
+
+    def build(self, input_shape, rng, dtype):
+        output_shape = super().build(input_shape, rng, dtype)
+        D, H = input_shape[1], self.units
+        bias = np.zeros(4 * H, dtype=dtype)
+        bias[H:2 * H] = 1.0
+        self.params = [glorot_uniform(rng, (D, 4 * H), dtype),
+                       orthogonal(rng, (H, 4 * H), dtype),
+                       bias]
+        return output_shape
+
+    def _initial_states(self, batch, dtype):
+        if self.states is not None:
+            return self.states
+        zeros = np.zeros((batch, self.units), dtype=dtype)
+        return zeros, zeros
+
+    def forward(self, x):
+        h0, c0 = self._initial_states(len(x), x.dtype)
+        hs, h, c, self._cache = K.lstm_forward(x, h0, c0, *self.params)
+        if self.stateful:
+            self.states = (h, c)
+        return hs if self.return_sequences else h
+
+    def backward(self, dy):
+        W, U, _ = self.params
+        zeros = np.zeros((len(dy), self.units), dtype=dy.dtype)
+        if self.return_sequences:
+            dhs, dh_T = dy, zeros
+        else:
+            dhs, dh_T = None, dy     # the last output is the final h
+        dX, dW, dU, db, dh0, dc0 = K.lstm_backward(dhs, dh_T, zeros, self._cache, W, U)
+        self.grads = [dW, dU, db]
+        self.state_grads = (dh0, dc0)
+        return dX
+
+    # Recurrent state -------------------------------------------------------
+
+    def get_states(self):
+        """A copy of the carried (h, c), or None when it is all zeros."""
+        return None if self.states is None else tuple(s.copy() for s in self.states)
+
+    def set_states(self, states):
+        self.states = None if states is None else tuple(s.copy() for s in states)
+
+    def reset_states(self, states=None):
+        """Zero the carried state or, like Keras, set it to states = (h, c)."""
+        if states is None:
+            self.states = None
+            return
+        if not self.stateful:
+            raise ValueError("reset_states(states) needs a stateful LSTM; this one is stateless")
+        if len(states) != 2:
+            raise ValueError(f"states must be a pair (h, c), got {len(states)} arrays")
+        dtype = self.params[0].dtype
+        shape = (self.batch_size, self.units)
+        checked = []
+        for name, s in zip("hc", states):
+            s = np.asarray(s, dtype=dtype)
+            if self.batch_size is not None and s.shape != shape:
+                raise ValueError(f"state {name} must have shape {shape}, got {s.shape}")
+            if not np.all(np.isfinite(s)):
+                raise ValueError(f"state {name} contains NaN or infinity")
+            checked.append(s.copy())
+        self.states = tuple(checked)

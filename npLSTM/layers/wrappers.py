@@ -1,0 +1,86 @@
+"""Layers that reshape time: TimeDistributed and RepeatVector."""
+import numpy as np
+
+from .base import Layer, positive_int
+
+
+class TimeDistributed(Layer):
+    """Apply `layer` to every timestep: (B, T, ...) -> (B, T, layer output).
+
+    The same weights serve every step, so their gradients are summed over
+    time. Implemented by folding time into the batch, (B*T, ...), and back.
+    """
+
+    def __init__(self, layer, input_shape=None, batch_input_shape=None):
+        super().__init__(input_shape=input_shape, batch_input_shape=batch_input_shape)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed wraps a layer, got {type(layer).__name__}")
+        if layer.stateful:
+            raise ValueError("TimeDistributed cannot wrap a stateful layer")
+        self.layer = layer
+        self.param_names = layer.param_names
+
+    @property
+    def activation(self):
+        return getattr(self.layer, "activation", None)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(
+                "TimeDistributed needs samples of shape (timesteps, ...), "
+                f"got per-sample shape {tuple(input_shape)}")
+        return (input_shape[0],) + tuple(self.layer.compute_output_shape(input_shape[1:]))
+
+    def build(self, input_shape, rng, dtype):
+        output_shape = super().build(input_shape, rng, dtype)
+        self.layer.build(input_shape[1:], rng, dtype)
+        self.params = self.layer.params
+        return output_shape
+
+    def _fold(self, x):
+        return x.reshape((-1,) + x.shape[2:])
+
+    def _unfold(self, y):
+        return y.reshape(self._bt + y.shape[1:])
+
+    def forward(self, x):
+        self._bt = x.shape[:2]
+        return self._unfold(self.layer.forward(self._fold(x)))
+
+    @property
+    def logits(self):
+        return self._unfold(self.layer.logits)
+
+    def backward(self, dy):
+        dx = self._unfold(self.layer.backward(self._fold(dy)))
+        self.grads = self.layer.grads
+        return dx
+
+    def backward_logits(self, dz):
+        dx = self._unfold(self.layer.backward_logits(self._fold(dz)))
+        self.grads = self.layer.grads
+        return dx
+
+
+class RepeatVector(Layer):
+    """(B, F) -> (B, n, F): the same vector at each of n timesteps.
+
+    The bridge of an encoder-decoder: the encoder's last output feeds every
+    decoder step. Backward, the n gradients add up: dx = sum over time of dy.
+    """
+
+    def __init__(self, n, input_shape=None, batch_input_shape=None):
+        super().__init__(input_shape=input_shape, batch_input_shape=batch_input_shape)
+        self.n = positive_int(n, "RepeatVector n")
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(
+                f"RepeatVector needs samples of shape (features,), got {tuple(input_shape)}")
+        return (self.n, input_shape[0])
+
+    def forward(self, x):
+        return np.repeat(x[:, None, :], self.n, axis=1)
+
+    def backward(self, dy):
+        return dy.sum(axis=1)

@@ -1,0 +1,356 @@
+"""Sequential: a stack of layers trained by hand-written backpropagation.
+
+One training step (train_on_batch, and each batch of fit):
+    forward   x -> layer 1 -> ... -> layer n -> outputs
+    loss      L and dL/d(logits) of the head (fused) or dL/d(outputs) (MSE)
+    backward  layer n -> ... -> layer 1, each storing its parameter gradients
+    update    the optimizer changes every parameter in place
+
+Stateful LSTMs carry their final state into the next call (Keras semantics);
+the gradient stops at each call's boundary (truncated BPTT).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import losses, optimizers
+from .layers import Layer
+from .layers.base import positive_int
+
+DTYPES = ("float32", "float64")
+
+
+class TrainingDiverged(FloatingPointError):
+    """A training step produced a non-finite loss or gradient.
+
+    The step was not applied: weights, optimizer moments and recurrent
+    state are as they were after the last good step.
+    """
+
+
+@dataclass
+class History:
+    """What fit recorded: history["loss"] (and "accuracy") per epoch."""
+    epoch: list = field(default_factory=list)
+    history: dict = field(default_factory=dict)
+
+    def record(self, epoch, **values):
+        self.epoch.append(epoch)
+        for key, value in values.items():
+            self.history.setdefault(key, []).append(value)
+
+
+@dataclass
+class Backprop:
+    """One forward and backward pass, nothing updated (Sequential.backprop)."""
+    loss: float
+    grads: list           # parameter gradients, in get_weights() order
+    inputs: np.ndarray    # dL/dX
+    states: list          # dL/d(h0, c0) of each stateful LSTM, in layer order
+
+
+def _count_correct(outputs, targets):
+    """Correct predictions and their number: argmax over classes when there
+    are several outputs per step, a 0.5 threshold when there is one."""
+    if outputs.shape[-1] > 1:
+        hits = outputs.argmax(axis=-1) == targets.argmax(axis=-1)
+    else:
+        hits = (outputs > 0.5) == (targets > 0.5)
+    return int(hits.sum()), hits.size
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    layers  the layers, first to last; the first may give input_shape or
+            batch_input_shape (needed for stateful layers), otherwise the
+            model is built from the first data it sees
+    seed    seeds the one random generator behind the initial weights and
+            the shuffling in fit: the same seed gives bit-identical runs
+    dtype   "float64" (default: exact gradient checks) or "float32" (speed)
+    """
+
+    def __init__(self, layers, seed=None, dtype="float64"):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential takes npLSTM layers, got {type(layer).__name__}")
+        if str(dtype) not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        self.layers = layers
+        self.dtype = np.dtype(str(dtype))
+        self.rng = np.random.default_rng(seed)
+        self.loss = None
+        self.optimizer = None
+        self.metrics = ()
+        self.input_shape = None
+        first = layers[0]
+        self.batch_size = first.batch_size          # fixed by batch_input_shape, or None
+        if first.input_shape is not None:
+            self._build(first.input_shape)
+
+    # Building ---------------------------------------------------------------
+
+    @property
+    def built(self):
+        return self.input_shape is not None
+
+    def _build(self, input_shape):
+        if any(layer.stateful for layer in self.layers) and self.batch_size is None:
+            raise ValueError(
+                "a stateful layer needs a fixed batch size: give the first layer "
+                "batch_input_shape=(batch, timesteps, features)")
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.build(shape, self.rng, self.dtype)
+        self.input_shape = tuple(input_shape)
+        self.output_shape = shape
+
+    def compile(self, loss, optimizer="adam", metrics=None):
+        """Choose the loss (a name in npLSTM.losses), the optimizer ("adam",
+        "sgd" or an instance) and metrics (None or ["accuracy"])."""
+        loss = losses.get(loss)
+        head = getattr(self.layers[-1], "activation", None)
+        if loss.head_activation is not None and head != loss.head_activation:
+            raise ValueError(
+                f"{loss.name} is computed from the logits of a "
+                f"{loss.head_activation} head: the last layer must be "
+                f"Dense(..., activation={loss.head_activation!r}) (or TimeDistributed "
+                f"of it), got {type(self.layers[-1]).__name__} with activation {head!r}")
+        metrics = tuple(metrics or ())
+        unknown = [m for m in metrics if m not in ("accuracy", "acc")]
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; known: ['accuracy']")
+        self.loss = loss
+        self.optimizer = optimizers.get(optimizer)
+        self.metrics = ("accuracy",) if metrics else ()
+
+    # Checking input -------------------------------------------------------------
+
+    def _as_input(self, X, name="X"):
+        X = _as_real_array(X, name, self.dtype)
+        if not self.built:
+            if X.ndim < 2:
+                raise ValueError(f"{name} must have a batch axis and per-sample axes, got shape {X.shape}")
+            self._build(X.shape[1:])
+        expected = self.input_shape
+        if X.ndim != len(expected) + 1 or any(
+                e is not None and e != got for e, got in zip(expected, X.shape[1:])):
+            shown = ("batch",) + tuple("any" if e is None else e for e in expected)
+            raise ValueError(f"{name} must have shape {shown}, got {X.shape}")
+        return X
+
+    def _as_target(self, y, X):
+        y = _as_real_array(y, "y", self.dtype)
+        expected = (len(X),) + self.output_shape
+        if y.shape != expected:
+            raise ValueError(f"y must have shape {expected} to match X and the model's output, "
+                             f"got {y.shape}")
+        return y
+
+    def _batch_size(self, n, batch_size):
+        """The batch size to use for n samples, checked against a fixed one."""
+        if batch_size is None:
+            batch_size = self.batch_size or min(n, 32)
+        batch_size = positive_int(batch_size, "batch_size")
+        if self.batch_size is not None:
+            if batch_size != self.batch_size:
+                raise ValueError(f"this model has a fixed batch size of {self.batch_size} "
+                                 f"(batch_input_shape), got batch_size={batch_size}")
+            if n % batch_size:
+                raise ValueError(
+                    f"{n} samples do not split into whole batches of {batch_size}: a "
+                    f"model with a fixed batch size (needed for stateful layers) "
+                    f"cannot take a last partial batch; give a multiple of {batch_size}")
+        return batch_size
+
+    def _require_compiled(self):
+        if self.loss is None:
+            raise RuntimeError("compile the model before training or evaluating it: "
+                               "model.compile(loss=..., optimizer=...)")
+
+    # Passes -------------------------------------------------------------------
+
+    def _forward(self, X):
+        for layer in self.layers:
+            X = layer.forward(X)
+        return X
+
+    def _loss_and_backward(self, X, y):
+        """Forward, loss, backward: every layer holds its gradients afterwards."""
+        outputs = self._forward(X)
+        head, *rest = reversed(self.layers)
+        if self.loss.head_activation is None:
+            loss, d = self.loss.compute(outputs, y)
+            d = head.backward(d)
+        else:
+            loss, d = self.loss.compute(head.logits, y)
+            d = head.backward_logits(d)
+        for layer in rest:
+            d = layer.backward(d)
+        return float(loss), outputs, d
+
+    def _grads(self):
+        return [g for layer in self.layers for g in layer.grads]
+
+    def _params(self):
+        return [p for layer in self.layers for p in layer.params]
+
+    def _train_step(self, X, y):
+        states = self._get_states()
+        loss, outputs, _ = self._loss_and_backward(X, y)
+        grads = self._grads()
+        if not (np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads)):
+            self._set_states(states)
+            raise TrainingDiverged(
+                f"training diverged at step {self.optimizer.iterations + 1}: the loss is "
+                f"{loss} or a gradient is not finite; the step was not applied and the "
+                "weights are those of the last good step (try a lower learning rate)")
+        self.optimizer.step(self._params(), grads)
+        return loss, outputs
+
+    def _evaluate_step(self, X, y):
+        outputs = self._forward(X)
+        logits = outputs if self.loss.head_activation is None else self.layers[-1].logits
+        return float(self.loss.compute(logits, y)[0]), outputs
+
+    def _run_batches(self, step, X, y, batch_size, order=None):
+        """Apply step(X_batch, y_batch) -> (loss, outputs) batch by batch, in
+        order or in the given permutation; return the mean loss (batches
+        weighted by size, as Keras does) and the accuracy over all of X."""
+        loss_sum, correct, count = 0.0, 0, 0
+        for start in range(0, len(X), batch_size):
+            rows = slice(start, start + batch_size) if order is None else \
+                order[start:start + batch_size]
+            loss, outputs = step(X[rows], y[rows])
+            loss_sum += loss * len(outputs)
+            hits, total = _count_correct(outputs, y[rows])
+            correct, count = correct + hits, count + total
+        return loss_sum / len(X), correct / count
+
+    # Public training and inference --------------------------------------------------
+
+    def fit(self, X, y, epochs=1, batch_size=None, shuffle=True, verbose=1):
+        """Train for `epochs` passes over (X, y); returns a History.
+
+        One epoch splits the samples into batches (in order, or permuted
+        with the model's seeded generator when shuffle) and makes one update
+        per batch. Stateful layers carry their state from batch to batch and
+        are not reset between epochs: call reset_states() yourself, as in
+        Keras. verbose=1 prints one line per epoch.
+        """
+        self._require_compiled()
+        X = self._as_input(X)
+        y = self._as_target(y, X)
+        epochs = positive_int(epochs, "epochs")
+        batch_size = self._batch_size(len(X), batch_size)
+        history = History()
+        for epoch in range(epochs):
+            order = self.rng.permutation(len(X)) if shuffle else None
+            loss, accuracy = self._run_batches(self._train_step, X, y, batch_size, order)
+            values = {"loss": loss}
+            if self.loss.is_classification:
+                values["accuracy"] = accuracy
+            history.record(epoch, **values)
+            if verbose:
+                shown = " - ".join(f"{k}: {v:.4f}" for k, v in values.items())
+                print(f"Epoch {epoch + 1}/{epochs} - {shown}")
+        return history
+
+    def train_on_batch(self, X, y):
+        """One update on (X, y) as a single batch; returns the loss before it."""
+        self._require_compiled()
+        X = self._as_input(X)
+        y = self._as_target(y, X)
+        self._batch_size(len(X), len(X))
+        return self._train_step(X, y)[0]
+
+    def predict(self, X, batch_size=None):
+        """Outputs for X, batch by batch. Stateful layers advance their state."""
+        X = self._as_input(X)
+        batch_size = self._batch_size(len(X), batch_size)
+        return np.concatenate([self._forward(X[s:s + batch_size])
+                               for s in range(0, len(X), batch_size)])
+
+    def predict_classes(self, X, batch_size=None):
+        """argmax over the last axis of predict(X)."""
+        return self.predict(X, batch_size).argmax(axis=-1)
+
+    def evaluate(self, X, y, batch_size=None):
+        """Mean loss over X (batches weighted by size), and the accuracy too
+        when compiled with metrics=["accuracy"]. Stateful layers advance."""
+        self._require_compiled()
+        X = self._as_input(X)
+        y = self._as_target(y, X)
+        batch_size = self._batch_size(len(X), batch_size)
+        loss, accuracy = self._run_batches(self._evaluate_step, X, y, batch_size)
+        return [loss, accuracy] if self.metrics else loss
+
+    def backprop(self, X, y):
+        """Loss and every gradient for (X, y) as one batch, from the current
+        recurrent state; no weight changes and the state is left as it was.
+        Returns a Backprop (loss, grads, inputs, states)."""
+        self._require_compiled()
+        X = self._as_input(X)
+        y = self._as_target(y, X)
+        self._batch_size(len(X), len(X))
+        states = self._get_states()
+        try:
+            loss, _, dX = self._loss_and_backward(X, y)
+        finally:
+            self._set_states(states)
+        return Backprop(loss, [g.copy() for g in self._grads()], dX,
+                        [layer.state_grads for layer in self.layers if layer.stateful])
+
+    def loss_and_grads(self, X, y):
+        """(loss, gradients in get_weights() order); nothing is updated."""
+        result = self.backprop(X, y)
+        return result.loss, result.grads
+
+    # Weights and state --------------------------------------------------------
+
+    def get_weights(self):
+        """Copies of every parameter, layer by layer (LSTM: kernel,
+        recurrent_kernel, bias; Dense: kernel, bias), as Keras orders them."""
+        return [p.copy() for p in self._params()]
+
+    def set_weights(self, weights):
+        """Replace every parameter; shapes must match get_weights()."""
+        params = self._params()
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(f"expected {len(params)} weight arrays, got {len(weights)}")
+        checked = []
+        for k, (p, w) in enumerate(zip(params, weights)):
+            w = _as_real_array(w, f"weights[{k}]", self.dtype)
+            if w.shape != p.shape:
+                raise ValueError(f"weights[{k}] must have shape {p.shape}, got {w.shape}")
+            checked.append(w)
+        for p, w in zip(params, checked):
+            p[...] = w
+
+    def reset_states(self):
+        """Zero the recurrent state of every stateful layer."""
+        for layer in self.layers:
+            layer.reset_states()
+
+    def _get_states(self):
+        return [layer.get_states() for layer in self.layers]
+
+    def _set_states(self, states):
+        for layer, s in zip(self.layers, states):
+            layer.set_states(s)
+
+
+def _as_real_array(a, name, dtype):
+    """a as an array of dtype, or a clear error for non-numbers, NaN and infinity."""
+    arr = np.asarray(a)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) \
+            or np.iscomplexobj(arr):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(dtype, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr

@@ -1,0 +1,103 @@
+"""Optimizers: update parameters in place from their gradients.
+
+An optimizer keeps one slot array per parameter and moment (created at the
+first step, zeros) and a step counter `iterations`, as Keras does.
+"""
+import math
+
+import numpy as np
+
+
+def _check_hyper(value, name, low, high, low_inclusive=False):
+    ok = isinstance(value, (int, float, np.floating)) and np.isfinite(value) and (
+        (low <= value if low_inclusive else low < value) and value < high)
+    if not ok:
+        bracket = "[" if low_inclusive else "("
+        raise ValueError(f"{name} must be a number in {bracket}{low}, {high}), got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base: step(params, grads) applies one update to every parameter in place.
+
+    Subclasses name their slots and define update(p, g, *slots) for one
+    parameter. Hyperparameters are Python floats, so that float32 parameters
+    are updated in float32 arithmetic (NumPy 2 promotion rules).
+    """
+
+    slot_names = ()
+
+    def __init__(self, learning_rate):
+        self.learning_rate = _check_hyper(learning_rate, "learning_rate", 0.0, np.inf)
+        self.iterations = 0
+        self.slots = None     # {slot name: [array per parameter]}
+
+    def step(self, params, grads):
+        if self.slots is None:
+            self.slots = {name: [np.zeros_like(p) for p in params] for name in self.slot_names}
+        self.iterations += 1
+        for k, (p, g) in enumerate(zip(params, grads)):
+            self.update(p, g, *(self.slots[name][k] for name in self.slot_names))
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with Keras's momentum and Nesterov forms:
+
+        v = momentum v - lr g
+        p += v                         (classic)
+        p += momentum v - lr g         (nesterov)
+    """
+
+    slot_names = ("velocity",)
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
+        super().__init__(learning_rate)
+        self.momentum = _check_hyper(momentum, "momentum", 0.0, 1.0, low_inclusive=True)
+        self.nesterov = bool(nesterov)
+
+    def update(self, p, g, v):
+        v *= self.momentum
+        v -= self.learning_rate * g
+        p += self.momentum * v - self.learning_rate * g if self.nesterov else v
+
+
+class Adam(Optimizer):
+    """Adam as Keras computes it (defaults lr 1e-3, betas 0.9 / 0.999, eps 1e-7):
+
+        m = b1 m + (1 - b1) g
+        v = b2 v + (1 - b2) g^2
+        alpha_t = lr sqrt(1 - b2^t) / (1 - b1^t)
+        p -= alpha_t m / (sqrt(v) + eps)
+
+    Keras adds eps to sqrt(v) ("epsilon hat" in Kingma & Ba, before section
+    2.1); PyTorch adds it to the bias-corrected sqrt(v / (1 - b2^t)). The two
+    differ only by how much eps weighs.
+    """
+
+    slot_names = ("m", "v")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        super().__init__(learning_rate)
+        self.beta_1 = _check_hyper(beta_1, "beta_1", 0.0, 1.0, low_inclusive=True)
+        self.beta_2 = _check_hyper(beta_2, "beta_2", 0.0, 1.0, low_inclusive=True)
+        self.epsilon = _check_hyper(epsilon, "epsilon", 0.0, np.inf, low_inclusive=True)
+
+    def update(self, p, g, m, v):
+        t = self.iterations
+        alpha = self.learning_rate * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        m += (1.0 - self.beta_1) * (g - m)
+        v += (1.0 - self.beta_2) * (g * g - v)
+        p -= alpha * m / (np.sqrt(v) + self.epsilon)
+
+
+OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+
+
+def get(optimizer):
+    """An optimizer from a name (with default settings) or an instance."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        return OPTIMIZERS[optimizer.lower()]()
+    raise ValueError(f"unknown optimizer {optimizer!r}; known: {sorted(OPTIMIZERS)} "
+                     "or an npLSTM.Adam / npLSTM.SGD instance")
