@@ -200,7 +200,9 @@ class Sequential:
 
     def _train_step(self, X, y):
         states = self._get_states()
-        loss, outputs, _ = self._loss_and_backward(X, y)
+        # Overflow is caught just below, with a clearer message than NumPy's.
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, outputs, _ = self._loss_and_backward(X, y)
         grads = self._grads()
         if not (np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads)):
             self._set_states(states)

@@ -1,0 +1,89 @@
+"""Hypothesis strategies: random model configurations and data to match."""
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+
+import npLSTM as nl
+
+# (head activation, loss): the three natural pairs, and MSE on other heads
+# (which takes the unfused path through the activation's derivative).
+HEAD_LOSS = [("sigmoid", "binary_crossentropy"), ("softmax", "categorical_crossentropy"),
+             ("linear", "mse"), ("tanh", "mse"), ("sigmoid", "mse"), ("softmax", "mse")]
+TOPOLOGIES = ["many-to-many", "many-to-one", "encoder-decoder"]
+
+
+@dataclass(frozen=True)
+class Config:
+    batch: int
+    timesteps: int
+    features: int
+    units: tuple          # one entry per LSTM
+    topology: str         # many-to-many, many-to-one, encoder-decoder
+    head: str
+    loss: str
+    outputs: int
+    repeat: int           # RepeatVector length (encoder-decoder)
+    stateful: bool        # first LSTM stateful, with a random non-zero state
+    seed: int
+
+    def build(self, dtype="float64"):
+        """The model, compiled, with its stateful state set."""
+        layers = []
+        n = len(self.units)
+        shape = {"batch_input_shape": (self.batch, self.timesteps, self.features)}
+        for k, units in enumerate(self.units):
+            if self.topology == "encoder-decoder":
+                # the first LSTM encodes to one vector; the others decode
+                seq = k > 0
+            else:
+                seq = self.topology == "many-to-many" or k < n - 1
+            layers.append(nl.LSTM(units, return_sequences=seq,
+                                  stateful=self.stateful and k == 0, **(shape if k == 0 else {})))
+            if self.topology == "encoder-decoder" and k == 0:
+                layers.append(nl.RepeatVector(self.repeat))
+        dense = nl.Dense(self.outputs, activation=self.head)
+        layers.append(dense if self.topology == "many-to-one" else nl.TimeDistributed(dense))
+        model = nl.Sequential(layers, seed=self.seed, dtype=dtype)
+        model.compile(loss=self.loss, optimizer="adam")
+        if self.stateful:
+            rng = np.random.default_rng(self.seed + 1)
+            h = rng.normal(scale=0.5, size=(self.batch, self.units[0]))
+            c = rng.normal(scale=0.5, size=(self.batch, self.units[0]))
+            model.layers[0].reset_states((h, c))
+        return model
+
+    def data(self, dtype="float64"):
+        """Inputs and targets that suit the loss."""
+        rng = np.random.default_rng(self.seed + 2)
+        X = rng.normal(size=(self.batch, self.timesteps, self.features))
+        steps = {"many-to-many": (self.timesteps,), "many-to-one": (),
+                 "encoder-decoder": (self.repeat,)}[self.topology]
+        shape = (self.batch,) + steps + (self.outputs,)
+        if self.loss == "binary_crossentropy":
+            y = rng.uniform(size=shape)
+        elif self.loss == "categorical_crossentropy":
+            y = rng.dirichlet(np.ones(self.outputs), size=shape[:-1])
+        else:
+            y = rng.normal(size=shape)
+        return X.astype(dtype), y.astype(dtype)
+
+
+@st.composite
+def configs(draw, max_batch=4, max_time=8, max_features=6, max_units=8):
+    topology = draw(st.sampled_from(TOPOLOGIES))
+    n_lstm = draw(st.integers(2 if topology == "encoder-decoder" else 1, 2))
+    head, loss = draw(st.sampled_from(HEAD_LOSS))
+    # A softmax over one class is constant: its gradients are identically 0.
+    min_outputs = 2 if head == "softmax" else 1
+    return Config(
+        batch=draw(st.integers(1, max_batch)),
+        timesteps=draw(st.integers(1, max_time)),
+        features=draw(st.integers(1, max_features)),
+        units=tuple(draw(st.integers(1, max_units)) for _ in range(n_lstm)),
+        topology=topology, head=head, loss=loss,
+        outputs=draw(st.integers(min_outputs, 5)),
+        repeat=draw(st.integers(1, 3)),
+        stateful=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**16)),
+    )
