@@ -1,0 +1,171 @@
+"""The `nplstm` command: run the reference tasks, sweep them over seeds."""
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+from . import tasks
+from .tasks.common import apply_overrides
+
+
+def parse_sets(pairs):
+    """["units=30", "epochs=10"] -> {"units": "30", "epochs": "10"}."""
+    overrides = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes key=value, got {pair!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def settings_for(task, args):
+    """The task's settings: the chosen config, then --epochs and --set."""
+    overrides = parse_sets(args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = str(args.epochs)
+    settings = apply_overrides(task.CONFIGS[args.config], overrides)
+    label = args.config if settings == task.CONFIGS[args.config] else "custom"
+    return settings, label
+
+
+def run_one(task, args, quiet):
+    settings, label = settings_for(task, args)
+    bar = None
+    on_epoch = None
+    if not quiet:
+        from tqdm import tqdm
+        bar = tqdm(total=settings.epochs, desc=task.NAME, unit="epoch", file=sys.stderr)
+
+        def on_epoch(epoch, loss, accuracy):
+            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}", refresh=False)
+            bar.update(1)
+    try:
+        result = task.run(settings, seed=args.seed, dtype=args.dtype, config=label,
+                          on_epoch=on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+    return result
+
+
+def command_run(args):
+    names = sorted(tasks.TASKS) if args.task == "all" else [args.task]
+    results = []
+    for name in names:
+        result = run_one(tasks.get(name), args, args.quiet or args.json)
+        if not args.quiet:
+            print("\n".join(result.report))
+        print(result.summary())
+        results.append(result)
+    if args.json:
+        payload = [r.to_json() for r in results]
+        print(json.dumps(payload[0] if len(payload) == 1 else payload))
+    return 0
+
+
+def _sweep_worker(task_name, settings, seed, dtype, config):
+    return tasks.get(task_name).run(settings, seed=seed, dtype=dtype, config=config)
+
+
+def command_sweep(args):
+    task = tasks.get(args.task)
+    settings, label = settings_for(task, args)
+    jobs = args.jobs or os.cpu_count() or 1
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    start = time.perf_counter()
+    # Workers start fresh (spawn) with one BLAS thread each, so J workers
+    # share the cores instead of fighting over them.
+    os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_sweep_worker, task.NAME, settings, seed, args.dtype, label)
+                   for seed in seeds]
+        results = [f.result() for f in futures]
+    wall = time.perf_counter() - start
+    print(f"{task.NAME} [{label}] {settings}")
+    print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}")
+    for r in results:
+        print(f"{r.seed:>6} {r.accuracy:>9.1%} {str(r.solved):>7} {r.updates:>8} {r.train_seconds:>8.2f}")
+    solved = sum(r.solved for r in results)
+    seconds = sorted(r.train_seconds for r in results)
+    median = seconds[len(seconds) // 2]
+    print(f"solved {solved}/{len(results)} ({solved / len(results):.0%}); median train time "
+          f"{median:.2f} s per seed; wall {wall:.1f} s with {jobs} jobs")
+    if args.json:
+        print(json.dumps({"task": task.NAME, "config": label, "settings": results[0].settings,
+                          "seeds": len(results), "solved": solved,
+                          "success_rate": solved / len(results), "median_train_seconds": median,
+                          "runs": [r.to_json() for r in results]}))
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="nplstm",
+        description="npLSTM: a from-scratch LSTM engine. Run the classic LSTM memory "
+                    "demonstrations (shared/TASKS.md) and sweep them over seeds.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def task_options(p, with_seed=True):
+        p.add_argument("--config", choices=["default", "tutorial"], default="default",
+                       help="'tutorial': the original Keras tutorial's configuration, "
+                            "unchanged; 'default': the one that solves the task reliably "
+                            "(README explains each). Default: %(default)s")
+        if with_seed:
+            p.add_argument("--seed", type=int, default=0,
+                           help="seed of weights and data; the same seed gives the same "
+                                "run, bit for bit (default: %(default)s)")
+        p.add_argument("--epochs", type=int, default=None,
+                       help="override the configuration's number of epochs")
+        p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                       help="floating-point precision (default: %(default)s)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override any setting of the task, e.g. --set units=30 "
+                            "(repeatable; an unknown key lists the known ones)")
+        p.add_argument("--json", action="store_true",
+                       help="end the output with one line of JSON holding the results")
+
+    run = sub.add_parser(
+        "run", help="train and evaluate a task, printing the tutorial's output",
+        description="Train a task with a progress bar, then print the tutorial-style "
+                    "predictions and a one-line summary.")
+    run.add_argument("task", choices=sorted(tasks.TASKS) + ["all"],
+                     help="the task to run ('all': each in turn)")
+    task_options(run)
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress bar and no predictions: only the summary line")
+    run.set_defaults(handler=command_run)
+
+    sweep = sub.add_parser(
+        "sweep", help="run a task over many seeds in parallel and report its success rate",
+        description="Run a task over N seeds in J worker processes and print a table "
+                    "of seed, accuracy, solved and seconds with the success rate.")
+    sweep.add_argument("task", choices=sorted(tasks.TASKS))
+    sweep.add_argument("--seeds", type=int, default=20, help="how many seeds (default: 20)")
+    sweep.add_argument("--first-seed", type=int, default=0,
+                       help="the first seed; seeds run from it upwards (default: 0)")
+    sweep.add_argument("--jobs", type=int, default=None,
+                       help="worker processes (default: all cores)")
+    task_options(sweep, with_seed=False)
+    sweep.set_defaults(handler=command_sweep)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("epochs", "seeds", "jobs"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be a positive integer, got {value}")
+    try:
+        return args.handler(args)
+    except ValueError as error:
+        parser.error(str(error))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

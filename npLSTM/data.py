@@ -1,0 +1,70 @@
+"""Data helpers of the tutorial tasks: one-hot coding and framing.
+
+    one_hot([3, 0], 5)  ->  [[0 0 0 1 0], [1 0 0 0 0]]
+    pairs (memory):     x_t -> x_{t+1}, one timestep per sample
+    windows (echo):     X[i] = seq[i:i+n_in], y[i] = the first n_out of it
+"""
+import numpy as np
+
+
+def _integers(values, name):
+    arr = np.asarray(values)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) \
+                and np.all(arr == np.round(arr)):
+            return arr.astype(np.int64)
+        raise ValueError(f"{name} must be whole numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def one_hot(values, n_features, dtype="float64"):
+    """Integers in [0, n_features) -> vectors of length n_features, one 1.0 each.
+
+    Shape (...) -> (..., n_features).
+    """
+    values = _integers(values, "values to one-hot encode")
+    if not isinstance(n_features, (int, np.integer)) or n_features < 1:
+        raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
+    outside = values[(values < 0) | (values >= n_features)]
+    if outside.size:
+        raise ValueError(f"values must lie in [0, {n_features - 1}] for an alphabet of "
+                         f"{n_features}, got {outside.ravel()[:5].tolist()}")
+    return np.eye(n_features, dtype=dtype)[values]
+
+
+def one_hot_decode(vectors):
+    """argmax over the last axis: the symbol each vector stands for."""
+    return np.asarray(vectors).argmax(axis=-1)
+
+
+def random_sequence(rng, length, n_features):
+    """`length` integers drawn uniformly from [0, n_features) with rng."""
+    return rng.integers(0, n_features, size=length)
+
+
+def pairs(sequence, n_features, dtype="float64"):
+    """Frame a sequence as next-symbol pairs x_t -> x_{t+1}.
+
+    Returns X (len-1, 1, n_features), one timestep per sample, and
+    y (len-1, n_features).
+    """
+    encoded = one_hot(sequence, n_features, dtype)
+    if len(encoded) < 2:
+        raise ValueError(f"a sequence needs at least 2 symbols to make pairs, got {len(encoded)}")
+    return encoded[:-1, None, :], encoded[1:]
+
+
+def windows(sequence, n_in, n_out, n_features, dtype="float64"):
+    """Frame a sequence as sliding windows: X[i] = seq[i:i+n_in] and
+    y[i] = seq[i:i+n_out], the first n_out symbols of that window.
+
+    Returns X (len-n_in+1, n_in, n_features), y (len-n_in+1, n_out, n_features).
+    """
+    if not 1 <= n_out <= n_in:
+        raise ValueError(f"need 1 <= n_out <= n_in, got n_in={n_in}, n_out={n_out}")
+    encoded = one_hot(sequence, n_features, dtype)
+    count = len(encoded) - n_in + 1
+    if count < 1:
+        raise ValueError(f"a sequence of {len(encoded)} has no window of {n_in}")
+    X = np.stack([encoded[i:i + n_in] for i in range(count)])
+    return X, X[:, :n_out].copy()

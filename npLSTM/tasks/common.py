@@ -1,0 +1,77 @@
+"""What the tasks share: settings from the command line, timing, results."""
+import dataclasses
+import time
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Result:
+    """The outcome of one run of a task."""
+    task: str
+    config: str            # "tutorial", "default", or "custom" when --set changed it
+    seed: int
+    dtype: str
+    settings: dict         # every setting used
+    epochs: int
+    updates: int           # weight updates made in training
+    train_seconds: float
+    accuracy: float        # on fresh data (see each task's evaluate)
+    solved: bool
+    report: list           # the tutorial-style printout, line by line
+    history: dict          # per epoch: loss, accuracy (on the training data)
+
+    def summary(self):
+        return (f"{self.task} [{self.config}] seed {self.seed}: "
+                f"{'SOLVED' if self.solved else 'not solved'}, accuracy {self.accuracy:.1%}, "
+                f"{self.epochs} epochs, {self.updates} updates in {self.train_seconds:.2f} s "
+                f"({1e6 * self.train_seconds / max(self.updates, 1):.0f} us per update)")
+
+    def to_json(self):
+        """The machine-readable fields (no printout, no per-epoch history)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("report", "history")}
+
+
+def apply_overrides(settings, overrides):
+    """A copy of a settings dataclass with {"field": "text value"} applied,
+    each value converted to the field's type; unknown fields are named."""
+    fields = {f.name: f for f in dataclasses.fields(settings)}
+    changes = {}
+    for key, text in overrides.items():
+        if key not in fields:
+            raise ValueError(f"unknown setting {key!r}; known: {sorted(fields)}")
+        kind = type(getattr(settings, key))
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                changes[key] = text.lower() in ("true", "1", "yes")
+            else:
+                changes[key] = kind(text)
+        except ValueError:
+            raise ValueError(f"setting {key} takes a {kind.__name__}, got {text!r}") from None
+    return dataclasses.replace(settings, **changes)
+
+
+def seeded(seed):
+    """The model's seed and the data generator for one run: independent
+    streams of one seed, so the data does not depend on the model's draws."""
+    model_seed, data_seed = np.random.SeedSequence(seed).spawn(2)
+    return model_seed, np.random.default_rng(data_seed)
+
+
+def train(epochs, one_epoch, on_epoch=None):
+    """Call one_epoch() -> (loss, accuracy) `epochs` times, timing it, and
+    report each epoch to on_epoch(epoch, loss, accuracy) when given (the
+    callback's own time is not counted). Returns (history, seconds)."""
+    history = {"loss": [], "accuracy": []}
+    seconds = 0.0
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        loss, accuracy = one_epoch()
+        seconds += time.perf_counter() - start
+        history["loss"].append(loss)
+        history["accuracy"].append(accuracy)
+        if on_epoch is not None:
+            on_epoch(epoch, loss, accuracy)
+    return history, seconds

@@ -1,0 +1,62 @@
+"""The nplstm command, run as a user runs it."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from npLSTM import cli
+
+
+def nplstm(*args):
+    return subprocess.run([sys.executable, "-m", "npLSTM.cli", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_run_memory_prints_the_tutorial_output_and_json():
+    out = nplstm("run", "memory", "--epochs", "5", "--json")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("X=3.0 y=0.0, yhat=")
+    assert "memory [custom] seed 0" in lines[8]
+    record = json.loads(lines[-1])
+    assert {"task", "seed", "epochs", "updates", "train_seconds", "accuracy", "solved"} <= set(record)
+    assert (record["task"], record["epochs"], record["updates"]) == ("memory", 5, 10)
+
+
+def test_run_shows_progress_unless_quiet():
+    out = nplstm("run", "memory", "--epochs", "3", "--config", "tutorial")
+    assert "memory:" in out.stderr and "3/3" in out.stderr
+    quiet = nplstm("run", "memory", "--epochs", "3", "--quiet")
+    assert quiet.stderr == "" and len(quiet.stdout.splitlines()) == 1
+
+
+def test_sweep_reports_a_success_rate(capsys):
+    assert cli.main(["sweep", "memory", "--seeds", "2", "--jobs", "1", "--epochs", "2",
+                     "--config", "tutorial", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["seed", "accuracy", "solved", "updates", "seconds"]
+    assert lines[-2].startswith("solved ")
+    record = json.loads(lines[-1])
+    assert record["seeds"] == 2 and len(record["runs"]) == 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "memory", "--set", "units"], "key=value"),
+    (["run", "memory", "--set", "colour=red"], "unknown setting 'colour'"),
+    (["run", "memory", "--epochs", "0"], "--epochs must be a positive integer"),
+    (["run", "nosuch"], "invalid choice"),
+])
+def test_bad_arguments_exit_with_a_message(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_describes_every_command():
+    out = nplstm("--help").stdout
+    assert "run" in out and "sweep" in out
+    run_help = nplstm("run", "--help").stdout
+    for option in ("--config", "--seed", "--epochs", "--dtype", "--set", "--json", "--quiet"):
+        assert option in run_help
