@@ -2,20 +2,23 @@
 
 For every checked entry x_k of a parameter, of the input X, or of a stateful
 LSTM's initial state (h0, c0), the derivative of the loss is estimated with
-the fourth-order central difference
+the sixth-order central difference
 
-    n_k = (-L(x + 2s e_k) + 8 L(x + s e_k) - 8 L(x - s e_k) + L(x - 2s e_k)) / 12s
+    n_k = [45 (L(x+s) - L(x-s)) - 9 (L(x+2s) - L(x-2s)) + (L(x+3s) - L(x-3s))] / 60s
 
 and compared with the backpropagated a_k by the relative error
 
     err_k = |a_k - n_k| / max(|a_k|, |n_k|, floor)
 
 The floor keeps vanishingly small gradients from dividing by ~0: below it
-the check is on the absolute difference scaled by 1 / floor. Measured on
-LSTM stacks in float64 (see tests/test_gradcheck.py), this stencil with
-s = 1e-3 is accurate to ~5e-12 in absolute terms, where the plain two-point
-difference (L(x+s) - L(x-s)) / 2s is limited to ~1e-9 (s = 1e-3, truncation)
-or ~1e-10 (s = 1e-6, rounding).
+the check is on the absolute difference scaled by 1 / floor.
+
+Why this stencil: a finite difference errs by rounding (~eps |L| / s) and by
+truncation (~s^order). Measured over 150 hypothesis-drawn LSTM models in
+float64, the worst relative error was 1.0e-7 for the two-sided fourth-order
+stencil (s = 1e-3) and 1.6e-8 for this sixth-order one (s = 5e-3): its
+larger step divides the rounding error down without truncation taking over
+(at s = 1e-2 it does, in the tail).
 """
 from dataclasses import dataclass
 
@@ -54,15 +57,21 @@ class GradcheckReport:
         return "\n".join(rows)
 
 
+# (k, c_k): n = sum_k c_k (L(x + k s) - L(x - k s)) / s
+SIXTH_ORDER = ((1, 45 / 60), (2, -9 / 60), (3, 1 / 60))
+
+
 def numerical_derivative(loss, array, index, step):
-    """Fourth-order central difference of loss() in array[index] (restored after)."""
+    """Sixth-order central difference of loss() in array[index] (restored after)."""
     saved = array[index]
-    values = []
-    for offset in (2 * step, step, -step, -2 * step):
-        array[index] = saved + offset
-        values.append(loss())
+    total = 0.0
+    for k, c in SIXTH_ORDER:
+        array[index] = saved + k * step
+        up = loss()
+        array[index] = saved - k * step
+        total += c * (up - loss())
     array[index] = saved
-    return (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * step)
+    return total / step
 
 
 def compare(name, loss, array, analytic, *, step, floor, max_entries, rng):
@@ -82,7 +91,7 @@ def compare(name, loss, array, analytic, *, step, floor, max_entries, rng):
     return Check(name, len(indices), array.size, *worst)
 
 
-def gradcheck(model, X, y, *, step=1e-3, floor=1e-5, max_entries=None, seed=0,
+def gradcheck(model, X, y, *, step=5e-3, floor=1e-5, max_entries=None, seed=0,
               inputs=True, states=True):
     """Compare every gradient of a compiled float64 model with finite differences.
 

@@ -87,10 +87,10 @@ def test_float32_models_are_refused():
         gc.gradcheck(config.build("float32"), *config.data("float32"))
 
 
-def test_the_fourth_order_stencil_is_exact_on_a_quartic():
-    """(-f(x+2s) + 8f(x+s) - 8f(x-s) + f(x-2s)) / 12s is exact for polynomials
-    up to degree 4; the two-point form would be off by s^2 here."""
+def test_the_sixth_order_stencil_is_exact_on_a_sextic():
+    """The stencil is exact for polynomials up to degree 6; the two-point
+    form would be off by ~s^2 here."""
     x = np.array([0.7])
-    value = gc.numerical_derivative(lambda: float(x[0] ** 4 - 3 * x[0] ** 3), x, (0,), 1e-2)
-    assert value == pytest.approx(4 * 0.7 ** 3 - 9 * 0.7 ** 2, rel=1e-11)
+    value = gc.numerical_derivative(lambda: float(x[0] ** 6 - 3 * x[0] ** 5), x, (0,), 1e-2)
+    assert value == pytest.approx(6 * 0.7 ** 5 - 15 * 0.7 ** 4, rel=1e-12)
     assert x[0] == 0.7
