@@ -27,8 +27,8 @@ def settings_for(task, args):
     overrides = parse_sets(args.set)
     if args.epochs is not None:
         overrides["epochs"] = str(args.epochs)
-    settings = apply_overrides(task.CONFIGS[args.config], overrides)
-    label = args.config if settings == task.CONFIGS[args.config] else "custom"
+    settings = apply_overrides(task.configs[args.config], overrides)
+    label = args.config if settings == task.configs[args.config] else "custom"
     return settings, label
 
 
@@ -38,7 +38,7 @@ def run_one(task, args, quiet):
     on_epoch = None
     if not quiet:
         from tqdm import tqdm
-        bar = tqdm(total=settings.epochs, desc=task.NAME, unit="epoch", file=sys.stderr)
+        bar = tqdm(total=settings.epochs, desc=task.name, unit="epoch", file=sys.stderr)
 
         def on_epoch(epoch, loss, accuracy):
             bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}", refresh=False)
@@ -53,7 +53,7 @@ def run_one(task, args, quiet):
 
 
 def command_run(args):
-    names = sorted(tasks.TASKS) if args.task == "all" else [args.task]
+    names = list(tasks.TASKS) if args.task == "all" else [args.task]
     results = []
     for name in names:
         result = run_one(tasks.get(name), args, args.quiet or args.json)
@@ -81,11 +81,11 @@ def command_sweep(args):
     # share the cores instead of fighting over them.
     os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_sweep_worker, task.NAME, settings, seed, args.dtype, label)
+        futures = [pool.submit(_sweep_worker, task.name, settings, seed, args.dtype, label)
                    for seed in seeds]
         results = [f.result() for f in futures]
     wall = time.perf_counter() - start
-    print(f"{task.NAME} [{label}] {settings}")
+    print(f"{task.name} [{label}] {settings}")
     print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}")
     for r in results:
         print(f"{r.seed:>6} {r.accuracy:>9.1%} {str(r.solved):>7} {r.updates:>8} {r.train_seconds:>8.2f}")
@@ -95,7 +95,7 @@ def command_sweep(args):
     print(f"solved {solved}/{len(results)} ({solved / len(results):.0%}); median train time "
           f"{median:.2f} s per seed; wall {wall:.1f} s with {jobs} jobs")
     if args.json:
-        print(json.dumps({"task": task.NAME, "config": label, "settings": results[0].settings,
+        print(json.dumps({"task": task.name, "config": label, "settings": results[0].settings,
                           "seeds": len(results), "solved": solved,
                           "success_rate": solved / len(results), "median_train_seconds": median,
                           "runs": [r.to_json() for r in results]}))

@@ -10,9 +10,9 @@ from npLSTM.tasks.common import apply_overrides
 
 
 def test_memory_tutorial_framing_and_model():
-    X, y = memory.framed(memory.CONFIGS["tutorial"], "float64")[0]
+    X, y = memory.framed(memory.TASK.configs["tutorial"], "float64")[0]
     assert X.shape == (4, 1, 5) and y.shape == (4, 5)
-    model = memory.build_model(memory.CONFIGS["tutorial"], seed=0, dtype="float64")
+    model = memory.build_model(memory.TASK.configs["tutorial"], seed=0, dtype="float64")
     lstm, dense = model.layers
     assert (lstm.units, lstm.stateful, lstm.batch_size) == (20, True, 1)
     assert (dense.units, dense.activation, model.loss.name) == (5, "sigmoid", "binary_crossentropy")
@@ -20,8 +20,8 @@ def test_memory_tutorial_framing_and_model():
 
 
 def test_memory_tutorial_makes_eight_updates_per_epoch():
-    settings = dataclasses.replace(memory.CONFIGS["tutorial"], epochs=3)
-    result = memory.run(settings, seed=0)
+    settings = dataclasses.replace(memory.TASK.configs["tutorial"], epochs=3)
+    result = memory.TASK.run(settings, seed=0)
     assert result.updates == 3 * 8
     assert len(result.history["loss"]) == 3
     assert len(result.report) == 8
@@ -29,7 +29,7 @@ def test_memory_tutorial_makes_eight_updates_per_epoch():
 
 
 def test_memory_default_solves_with_a_fixed_seed():
-    result = memory.run(memory.CONFIGS["default"], seed=0)
+    result = memory.TASK.run(memory.TASK.configs["default"], seed=0)
     assert result.updates == 500 * 2
     assert result.solved and result.accuracy == 1.0
     assert result.report[3] == "X=2.0 y=3.0, yhat=3.0"
@@ -38,18 +38,18 @@ def test_memory_default_solves_with_a_fixed_seed():
 
 def test_memory_tutorial_solves_with_a_fixed_seed():
     """Seed 4 is one of the 9 in 20 that the tutorial's setup solves (README)."""
-    result = memory.run(memory.CONFIGS["tutorial"], seed=4)
+    result = memory.TASK.run(memory.TASK.configs["tutorial"], seed=4)
     assert result.solved
 
 
 def test_runs_are_reproducible():
-    settings = dataclasses.replace(memory.CONFIGS["default"], epochs=20)
-    a, b = memory.run(settings, seed=5), memory.run(settings, seed=5)
+    settings = dataclasses.replace(memory.TASK.configs["default"], epochs=20)
+    a, b = memory.TASK.run(settings, seed=5), memory.TASK.run(settings, seed=5)
     assert a.history == b.history and a.report == b.report
 
 
 def test_overrides_are_typed_and_checked():
-    settings = apply_overrides(memory.CONFIGS["tutorial"],
+    settings = apply_overrides(memory.TASK.configs["tutorial"],
                                {"units": "8", "learning_rate": "0.01", "full_sequence": "true"})
     assert (settings.units, settings.learning_rate, settings.full_sequence) == (8, 0.01, True)
     with pytest.raises(ValueError, match="unknown setting 'unit'.*units"):

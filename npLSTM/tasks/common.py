@@ -1,6 +1,7 @@
 """What the tasks share: settings from the command line, timing, results."""
 import dataclasses
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -30,6 +31,18 @@ class Result:
     def to_json(self):
         """The machine-readable fields (no printout, no per-epoch history)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("report", "history")}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A reference problem: its configurations and the function that runs it,
+    runner(name, settings, seed, dtype, config, on_epoch) -> Result."""
+    name: str
+    configs: dict          # "tutorial" and "default" -> settings dataclass
+    runner: Callable
+
+    def run(self, settings, seed=0, dtype="float64", config="custom", on_epoch=None):
+        return self.runner(self.name, settings, seed, dtype, config, on_epoch)
 
 
 def apply_overrides(settings, overrides):

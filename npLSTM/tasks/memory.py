@@ -19,9 +19,8 @@ from .. import data
 from ..layers import LSTM, Dense, TimeDistributed
 from ..model import Sequential
 from ..optimizers import Adam
-from .common import Result, seeded, train
+from .common import Result, Task, seeded, train
 
-NAME = "memory"
 SEQUENCES = ([3, 0, 1, 2, 3], [4, 0, 1, 2, 4])
 N_FEATURES = 5
 
@@ -79,7 +78,7 @@ def evaluate(model, settings, dtype):
     return report, right / total
 
 
-def run(settings, seed=0, dtype="float64", config="custom", on_epoch=None):
+def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None):
     model_seed, _ = seeded(seed)
     model = build_model(settings, model_seed, dtype)
     sequences = framed(settings, dtype)
@@ -95,5 +94,8 @@ def run(settings, seed=0, dtype="float64", config="custom", on_epoch=None):
 
     history, seconds = train(settings.epochs, one_epoch, on_epoch)
     report, accuracy = evaluate(model, settings, dtype)
-    return Result(NAME, config, seed, dtype, dataclasses.asdict(settings), settings.epochs,
+    return Result(name, config, seed, dtype, dataclasses.asdict(settings), settings.epochs,
                   model.optimizer.iterations, seconds, accuracy, accuracy == 1.0, report, history)
+
+
+TASK = Task("memory", CONFIGS, run)
