@@ -88,7 +88,7 @@ def command_sweep(args):
     print(f"{task.name} [{label}] {settings}")
     print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}")
     for r in results:
-        print(f"{r.seed:>6} {r.accuracy:>9.1%} {str(r.solved):>7} {r.updates:>8} {r.train_seconds:>8.2f}")
+        print(f"{r.seed:>6} {r.accuracy:>9.2%} {str(r.solved):>7} {r.updates:>8} {r.train_seconds:>8.2f}")
     solved = sum(r.solved for r in results)
     seconds = sorted(r.train_seconds for r in results)
     median = seconds[len(seconds) // 2]

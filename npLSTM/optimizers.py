@@ -67,27 +67,40 @@ class Adam(Optimizer):
         m = b1 m + (1 - b1) g
         v = b2 v + (1 - b2) g^2
         alpha_t = lr sqrt(1 - b2^t) / (1 - b1^t)
-        p -= alpha_t m / (sqrt(v) + eps)
+        p -= alpha_t m / (sqrt(v) + eps_t)
 
-    Keras adds eps to sqrt(v) ("epsilon hat" in Kingma & Ba, before section
-    2.1); PyTorch adds it to the bias-corrected sqrt(v / (1 - b2^t)). The two
-    differ only by how much eps weighs.
+    epsilon_form  where eps goes:
+        "keras"    eps_t = eps: added to sqrt(v), the "epsilon hat" of Kingma
+                   & Ba (just before their section 2.1). The default.
+        "pytorch"  eps_t = eps sqrt(1 - b2^t): the same as adding eps to the
+                   bias-corrected sqrt(v / (1 - b2^t)), as torch.optim.Adam
+                   and the paper's Algorithm 1 do.
+    The two differ only where sqrt(v) is not much larger than eps, that is
+    for gradients of about 1e-6 and less; there they can differ a lot.
     """
 
     slot_names = ("m", "v")
+    EPSILON_FORMS = ("keras", "pytorch")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 epsilon_form="keras"):
         super().__init__(learning_rate)
         self.beta_1 = _check_hyper(beta_1, "beta_1", 0.0, 1.0, low_inclusive=True)
         self.beta_2 = _check_hyper(beta_2, "beta_2", 0.0, 1.0, low_inclusive=True)
         self.epsilon = _check_hyper(epsilon, "epsilon", 0.0, np.inf, low_inclusive=True)
+        if epsilon_form not in self.EPSILON_FORMS:
+            raise ValueError(f"epsilon_form must be one of {self.EPSILON_FORMS}, "
+                             f"got {epsilon_form!r}")
+        self.epsilon_form = epsilon_form
 
     def update(self, p, g, m, v):
         t = self.iterations
-        alpha = self.learning_rate * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        correction_2 = math.sqrt(1.0 - self.beta_2 ** t)
+        alpha = self.learning_rate * correction_2 / (1.0 - self.beta_1 ** t)
+        eps = self.epsilon * (correction_2 if self.epsilon_form == "pytorch" else 1.0)
         m += (1.0 - self.beta_1) * (g - m)
         v += (1.0 - self.beta_2) * (g * g - v)
-        p -= alpha * m / (np.sqrt(v) + self.epsilon)
+        p -= alpha * m / (np.sqrt(v) + eps)
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}

@@ -63,3 +63,54 @@ def test_overrides_are_typed_and_checked():
 def test_unknown_task():
     with pytest.raises(ValueError, match="known"):
         tasks.get("copy")
+
+
+# echo and echo-partial ------------------------------------------------------------------
+
+ECHO = tasks.get("echo")
+PARTIAL = tasks.get("echo-partial")
+
+
+@pytest.mark.parametrize("task,n_out", [(ECHO, 5), (PARTIAL, 2)])
+def test_echo_framing_is_the_tutorials(task, n_out):
+    from npLSTM.tasks import echo
+    settings = task.configs["tutorial"]
+    X, y = echo.framed(settings, np.random.default_rng(0), "float64")
+    assert X.shape == (21, 5, 100) and y.shape == (21, n_out, 100)
+    np.testing.assert_array_equal(y, X[:, :n_out])
+
+
+def test_echo_tutorial_model_and_updates():
+    from npLSTM.tasks import echo
+    settings = ECHO.configs["tutorial"]
+    model = echo.build_model(settings, seed=0, dtype="float64")
+    lstm, head = model.layers
+    assert (lstm.units, lstm.return_sequences, lstm.stateful, lstm.batch_size) == (20, True, True, 7)
+    assert (head.layer.units, head.activation, model.loss.name) == (100, "softmax",
+                                                                     "categorical_crossentropy")
+    result = ECHO.run(dataclasses.replace(settings, epochs=4, eval_sequences=2), seed=0)
+    assert result.updates == 4 * 3          # 21 samples in batches of 7
+    assert len(result.report) == 22 and result.report[0].startswith("Expected: [")
+
+
+def test_echo_partial_tutorial_model_and_updates():
+    from npLSTM.tasks import echo
+    settings = PARTIAL.configs["tutorial"]
+    model = echo.build_model(settings, seed=0, dtype="float64")
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["LSTM", "RepeatVector", "LSTM", "TimeDistributed"]
+    assert [model.layers[0].units, model.layers[2].units, model.layers[1].n] == [150, 150, 2]
+    assert model.layers[0].batch_size == 21 and model.output_shape == (2, 100)
+    result = PARTIAL.run(dataclasses.replace(settings, epochs=2, eval_sequences=1), seed=0)
+    assert result.updates == 2              # one batch of 21 per sequence
+
+
+def test_echo_tutorial_solves_with_a_fixed_seed():
+    result = ECHO.run(ECHO.configs["tutorial"], seed=0)
+    assert result.updates == 1500
+    assert result.solved and result.accuracy == 1.0
+
+
+def test_echo_rejects_a_partial_echo_without_encoder_decoder():
+    with pytest.raises(ValueError, match="encoder_decoder"):
+        ECHO.run(dataclasses.replace(ECHO.configs["tutorial"], n_out=2), seed=0)

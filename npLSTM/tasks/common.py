@@ -24,7 +24,7 @@ class Result:
 
     def summary(self):
         return (f"{self.task} [{self.config}] seed {self.seed}: "
-                f"{'SOLVED' if self.solved else 'not solved'}, accuracy {self.accuracy:.1%}, "
+                f"{'SOLVED' if self.solved else 'not solved'}, accuracy {self.accuracy:.2%}, "
                 f"{self.epochs} epochs, {self.updates} updates in {self.train_seconds:.2f} s "
                 f"({1e6 * self.train_seconds / max(self.updates, 1):.0f} us per update)")
 
