@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import losses, optimizers
+from . import kernels, losses, optimizers
 from .layers import Layer
 from .layers.base import positive_int
 
@@ -68,9 +68,11 @@ class Sequential:
     seed    seeds the one random generator behind the initial weights and
             the shuffling in fit: the same seed gives bit-identical runs
     dtype   "float64" (default: exact gradient checks) or "float32" (speed)
+    backend "numba" (default: the compiled kernels) or "numpy" (the readable
+            reference kernels; same results to rounding)
     """
 
-    def __init__(self, layers, seed=None, dtype="float64"):
+    def __init__(self, layers, seed=None, dtype="float64", backend="numba"):
         layers = list(layers)
         if not layers:
             raise ValueError("Sequential needs at least one layer")
@@ -80,6 +82,8 @@ class Sequential:
         if str(dtype) not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         self.layers = layers
+        self.kernels = kernels.get(backend)
+        self.backend = backend
         self.dtype = np.dtype(str(dtype))
         self.rng = np.random.default_rng(seed)
         self.loss = None
@@ -104,7 +108,7 @@ class Sequential:
                 "batch_input_shape=(batch, timesteps, features)")
         shape = tuple(input_shape)
         for layer in self.layers:
-            shape = layer.build(shape, self.rng, self.dtype)
+            shape = layer.build(shape, self.rng, self.dtype, self.kernels)
         self.input_shape = tuple(input_shape)
         self.output_shape = shape
 

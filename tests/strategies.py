@@ -27,7 +27,7 @@ class Config:
     stateful: bool        # first LSTM stateful, with a random non-zero state
     seed: int
 
-    def build(self, dtype="float64"):
+    def build(self, dtype="float64", backend="numba"):
         """The model, compiled, with its stateful state set."""
         layers = []
         n = len(self.units)
@@ -44,7 +44,7 @@ class Config:
                 layers.append(nl.RepeatVector(self.repeat))
         dense = nl.Dense(self.outputs, activation=self.head)
         layers.append(dense if self.topology == "many-to-one" else nl.TimeDistributed(dense))
-        model = nl.Sequential(layers, seed=self.seed, dtype=dtype)
+        model = nl.Sequential(layers, seed=self.seed, dtype=dtype, backend=backend)
         model.compile(loss=self.loss, optimizer="adam")
         if self.stateful:
             rng = np.random.default_rng(self.seed + 1)

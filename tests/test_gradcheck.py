@@ -12,10 +12,11 @@ from strategies import Config, configs
 TOLERANCE = 1e-7
 
 
-@settings(max_examples=60, deadline=None)
-@given(configs())
-def test_every_gradient_matches_finite_differences(config):
-    model = config.build()
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@settings(max_examples=40, deadline=None)
+@given(config=configs())
+def test_every_gradient_matches_finite_differences(backend, config):
+    model = config.build(backend=backend)
     X, y = config.data()
     report = gc.gradcheck(model, X, y, max_entries=40, seed=config.seed)
     assert report.passed(TOLERANCE), f"{config}\n{report}"
@@ -64,7 +65,7 @@ def test_a_wrong_gradient_is_caught(monkeypatch):
         return original(dhs, dh_T, dc_T, (X, h0, c0, gates, cs, hs), W, U)
 
     monkeypatch.setattr(reference, "lstm_backward", broken)
-    report = gc.gradcheck(config.build(), *config.data())
+    report = gc.gradcheck(config.build(backend="numpy"), *config.data())
     assert not report.passed(TOLERANCE)
 
 

@@ -1,4 +1,19 @@
-"""The math as plain functions on arrays: `reference` is readable NumPy."""
-from . import reference
+"""The math as plain functions on arrays, in two implementations with the
+same functions and signatures:
 
-__all__ = ["reference"]
+    numpy  reference.py, readable NumPy with the equations: the book
+    numba  jit.py, the LSTM loops compiled with Numba, held equal to it
+"""
+from . import jit, reference
+
+BACKENDS = {"numba": jit, "numpy": reference}
+
+
+def get(name):
+    """The kernel module of a backend name."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known: {sorted(BACKENDS)}")
+    return BACKENDS[name]
+
+
+__all__ = ["BACKENDS", "get", "jit", "reference"]

@@ -87,12 +87,9 @@ def lstm_forward(X, h0, c0, W, U, b):
     Returns (hs, h_T, c_T, cache): hs (B, T, H) every hidden output; h_T, c_T
     (B, H) the final state; cache, what lstm_backward needs.
     """
-    B, T, D = X.shape
+    B, T, _ = X.shape
     H = h0.shape[1]
-    # x_t W + b does not depend on the recurrence: one matmul for all steps,
-    # batch and time folded into rows (a 2-D GEMM; a stacked 3-D matmul is
-    # 1.7x slower in NumPy).
-    XW = (X.reshape(B * T, D) @ W + b).reshape(B, T, 4 * H)
+    XW = input_projection(X, W, b)
     gates = np.empty((B, T, 4 * H), dtype=X.dtype)   # i f g o, activated
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty((B, T, H), dtype=X.dtype)
@@ -125,17 +122,14 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
         dc_{t -> t-1} = dc_t * f_t
         dh_{t -> t-1} = dz_t U^T
 
-    and, summed over all steps and rows:
-        dX_t = dz_t W^T    dW = sum x_t^T dz_t    dU = sum h_{t-1}^T dz_t    db = sum dz_t
+    and then dX, dW, dU, db from all the dz_t at once (lstm_weight_grads).
 
     Returns (dX, dW, dU, db, dh0, dc0), shaped as X, W, U, b, h0, c0.
     """
     X, h0, c0, gates, cs, hs = cache
-    B, T, D = X.shape
-    H = h0.shape[1]
     dZ = np.empty_like(gates)
     dh_next, dc_next = dh_T, dc_T
-    for t in reversed(range(T)):
+    for t in reversed(range(X.shape[1])):
         i, f, g, o = np.split(gates[:, t], 4, axis=1)
         c_prev = cs[:, t - 1] if t > 0 else c0
         tc = np.tanh(cs[:, t])
@@ -149,14 +143,34 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
         ], axis=1)
         dc_next = dc * f
         dh_next = dZ[:, t] @ U.T
-    # The weight gradients do not depend on the recurrence: one matmul each.
+    return lstm_weight_grads(dZ, X, h0, hs, W) + (dh_next, dc_next)
+
+
+def input_projection(X, W, b):
+    """x_t W + b for all steps at once, (B, T, D) -> (B, T, 4H).
+
+    It does not depend on the recurrence, so it is one matmul, batch and
+    time folded into rows: a 2-D GEMM (a stacked 3-D matmul is 1.7x slower
+    in NumPy).
+    """
+    B, T, D = X.shape
+    return (X.reshape(B * T, D) @ W + b).reshape(B, T, W.shape[1])
+
+
+def lstm_weight_grads(dZ, X, h0, hs, W):
+    """(dX, dW, dU, db) from dZ (B, T, 4H), the gradient on every step's z:
+
+        dX_t = dz_t W^T    dW = sum x_t^T dz_t    dU = sum h_{t-1}^T dz_t    db = sum dz_t
+
+    Once dZ is known they do not depend on the recurrence: one GEMM each,
+    over all rows and steps.
+    """
+    B, T, D = X.shape
+    H = h0.shape[1]
     h_prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)   # h_{t-1}, (B, T, H)
     dZ2 = dZ.reshape(B * T, 4 * H)
-    dX = (dZ2 @ W.T).reshape(B, T, D)
-    dW = X.reshape(B * T, D).T @ dZ2
-    dU = h_prev.reshape(B * T, H).T @ dZ2
-    db = dZ2.sum(axis=0)
-    return dX, dW, dU, db, dh_next, dc_next
+    return ((dZ2 @ W.T).reshape(B, T, D), X.reshape(B * T, D).T @ dZ2,
+            h_prev.reshape(B * T, H).T @ dZ2, dZ2.sum(axis=0))
 
 
 # --------------------------------------------------------------------------

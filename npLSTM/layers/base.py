@@ -51,8 +51,11 @@ class Layer:
         self.grads = []
         self.built = False
 
-    def build(self, input_shape, rng, dtype):
-        """Create the parameters for per-sample input_shape; return the output shape."""
+    def build(self, input_shape, rng, dtype, kernels):
+        """Create the parameters for per-sample input_shape, drawing from rng;
+        compute with `kernels` (a module of npLSTM.kernels); return the
+        output shape."""
+        self.kernels = kernels
         self.built = True
         self.output_shape = self.compute_output_shape(input_shape)
         return self.output_shape

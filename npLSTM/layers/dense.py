@@ -1,7 +1,7 @@
 """Dense: a = act(x W + b) over the last axis."""
 import numpy as np
 
-from ..kernels import reference as K
+from ..kernels.reference import ACTIVATIONS
 from .base import Layer, glorot_uniform, positive_int
 
 
@@ -22,9 +22,9 @@ class Dense(Layer):
         super().__init__(input_shape=input_shape, batch_input_shape=batch_input_shape)
         self.units = positive_int(units, "Dense units")
         activation = "linear" if activation is None else activation
-        if activation not in K.ACTIVATIONS:
+        if activation not in ACTIVATIONS:
             raise ValueError(
-                f"unknown activation {activation!r}; known: {sorted(K.ACTIVATIONS)}")
+                f"unknown activation {activation!r}; known: {sorted(ACTIVATIONS)}")
         self.activation = activation
 
     def compute_output_shape(self, input_shape):
@@ -32,23 +32,23 @@ class Dense(Layer):
             raise ValueError("Dense needs samples with at least one axis of features")
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def build(self, input_shape, rng, dtype):
-        output_shape = super().build(input_shape, rng, dtype)
+    def build(self, input_shape, rng, dtype, kernels):
+        output_shape = super().build(input_shape, rng, dtype, kernels)
         self.params = [glorot_uniform(rng, (input_shape[-1], self.units), dtype),
                        np.zeros(self.units, dtype=dtype)]
         return output_shape
 
     def forward(self, x):
         self._x = x
-        self.logits = K.dense_forward(x, *self.params)
-        self._a = K.activation_forward(self.activation, self.logits)
+        self.logits = self.kernels.dense_forward(x, *self.params)
+        self._a = self.kernels.activation_forward(self.activation, self.logits)
         return self._a
 
     def backward(self, da):
-        return self.backward_logits(K.activation_backward(self.activation, self._a, da))
+        return self.backward_logits(self.kernels.activation_backward(self.activation, self._a, da))
 
     def backward_logits(self, dz):
         """Backward from the gradient on the logits z (a loss fused with the activation)."""
-        dX, dW, db = K.dense_backward(dz, self._x, self.params[0])
+        dX, dW, db = self.kernels.dense_backward(dz, self._x, self.params[0])
         self.grads = [dW, db]
         return dX

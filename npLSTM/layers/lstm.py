@@ -1,7 +1,6 @@
 """The LSTM layer: owns W, U, b and the recurrent state; the math is in kernels."""
 import numpy as np
 
-from ..kernels import reference as K
 from .base import Layer, glorot_uniform, orthogonal, positive_int
 
 
@@ -39,8 +38,8 @@ class LSTM(Layer):
         timesteps = input_shape[0]
         return (timesteps, self.units) if self.return_sequences else (self.units,)
 
-    def build(self, input_shape, rng, dtype):
-        output_shape = super().build(input_shape, rng, dtype)
+    def build(self, input_shape, rng, dtype, kernels):
+        output_shape = super().build(input_shape, rng, dtype, kernels)
         D, H = input_shape[1], self.units
         bias = np.zeros(4 * H, dtype=dtype)
         bias[H:2 * H] = 1.0
@@ -57,7 +56,7 @@ class LSTM(Layer):
 
     def forward(self, x):
         h0, c0 = self._initial_states(len(x), x.dtype)
-        hs, h, c, self._cache = K.lstm_forward(x, h0, c0, *self.params)
+        hs, h, c, self._cache = self.kernels.lstm_forward(x, h0, c0, *self.params)
         if self.stateful:
             self.states = (h, c)
         return hs if self.return_sequences else h
@@ -69,7 +68,7 @@ class LSTM(Layer):
             dhs, dh_T = dy, zeros
         else:
             dhs, dh_T = None, dy     # the last output is the final h
-        dX, dW, dU, db, dh0, dc0 = K.lstm_backward(dhs, dh_T, zeros, self._cache, W, U)
+        dX, dW, dU, db, dh0, dc0 = self.kernels.lstm_backward(dhs, dh_T, zeros, self._cache, W, U)
         self.grads = [dW, dU, db]
         self.state_grads = (dh0, dc0)
         return dX

@@ -31,9 +31,9 @@ class TimeDistributed(Layer):
                 f"got per-sample shape {tuple(input_shape)}")
         return (input_shape[0],) + tuple(self.layer.compute_output_shape(input_shape[1:]))
 
-    def build(self, input_shape, rng, dtype):
-        output_shape = super().build(input_shape, rng, dtype)
-        self.layer.build(input_shape[1:], rng, dtype)
+    def build(self, input_shape, rng, dtype, kernels):
+        output_shape = super().build(input_shape, rng, dtype, kernels)
+        self.layer.build(input_shape[1:], rng, dtype, kernels)
         self.params = self.layer.params
         return output_shape
 

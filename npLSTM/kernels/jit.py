@@ -1,0 +1,200 @@
+"""The LSTM kernels compiled with Numba: same functions, same results as
+reference.py (held equal to 1e-12 in float64 by tests/test_jit.py).
+
+Dimension legend and conventions: see reference.py, whose docstrings hold
+the equations; this file only says how the loops are shaped for speed.
+
+Two shapes of the same recurrence, chosen by size (SMALL_UNITS):
+  small  the whole time loop in one compiled call: the product h U written
+         out as loops, gate math fused, no Python per step. Below a few
+         hundred units a BLAS call per step costs more than it saves.
+  large  per step one BLAS GEMM from NumPy (h U, dz U^T) around a compiled
+         element-wise gate kernel; NumPy's BLAS needs no SciPy, which
+         Numba's np.dot would.
+In both, x W + b for all steps is one GEMM before the loop, and dX, dW, dU
+are one GEMM each after the backward loop, as in reference.py.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from .reference import input_projection, lstm_weight_grads
+from .reference import (  # noqa: F401  (BLAS-bound or tiny: NumPy is as fast)
+    ACTIVATIONS, activation_backward, activation_forward, binary_crossentropy_with_logits,
+    categorical_crossentropy_with_logits, dense_backward, dense_forward, mean_squared_error,
+    sigmoid, softmax)
+
+# Measured crossover between the two shapes of the loop (benchmarks/kernels.py):
+# below this many units the compiled loop wins at every batch size measured.
+SMALL_UNITS = 64
+
+
+@njit(cache=True, inline="always")
+def _sig(x):
+    # exp(-|x|) never overflows
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, inline="always")
+def _tanh(x):
+    # tanh from one exp: 1.7x faster than Numba's math.tanh (a libm call),
+    # within 2.2e-16 of it in absolute terms.
+    e = math.exp(-2.0 * abs(x))
+    t = (1.0 - e) / (1.0 + e)
+    return t if x >= 0.0 else -t
+
+
+@njit(cache=True, inline="always")
+def _cell(z_i, z_f, z_c, z_o, c_prev):
+    """One unit's gates and new cell: (i, f, g, o, c, h)."""
+    i, f, g, o = _sig(z_i), _sig(z_f), _tanh(z_c), _sig(z_o)
+    c = f * c_prev + i * g
+    return i, f, g, o, c, o * _tanh(c)
+
+
+@njit(cache=True, inline="always")
+def _cell_backward(i, f, g, o, c, c_prev, dh, dc_next):
+    """dz of one unit's four gates and dc towards c_prev."""
+    tc = _tanh(c)
+    dc = dc_next + dh * o * (1.0 - tc * tc)
+    return (dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f), dc * i * (1.0 - g * g),
+            dh * tc * o * (1.0 - o), dc * f)
+
+
+# Small: the whole loop compiled ------------------------------------------------------------
+
+
+@njit(cache=True)
+def _forward_loop(XW, h0, c0, U, gates, cs, hs):
+    """Fill gates, cs, hs (B, T, .) from XW = X W + b; rows are independent."""
+    B, T, H4 = XW.shape
+    H = H4 // 4
+    z = np.empty(H4, dtype=XW.dtype)
+    for b in range(B):
+        h_prev, c_prev = h0[b], c0[b]
+        for t in range(T):
+            z[:] = XW[b, t]
+            for k in range(H):              # z += h_prev U, row by row of U
+                hk = h_prev[k]
+                for j in range(H4):
+                    z[j] += hk * U[k, j]
+            for j in range(H):
+                i, f, g, o, c, h = _cell(z[j], z[H + j], z[2 * H + j], z[3 * H + j], c_prev[j])
+                gates[b, t, j], gates[b, t, H + j] = i, f
+                gates[b, t, 2 * H + j], gates[b, t, 3 * H + j] = g, o
+                cs[b, t, j], hs[b, t, j] = c, h
+            h_prev, c_prev = hs[b, t], cs[b, t]
+
+
+@njit(cache=True)
+def _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, dZ, dh0, dc0):
+    """Fill dZ (B, T, 4H), dh0, dc0 going back in time; rows are independent."""
+    B, T, H4 = gates.shape
+    H = H4 // 4
+    dh_next = np.empty(H, dtype=gates.dtype)
+    dc_next = np.empty(H, dtype=gates.dtype)
+    for b in range(B):
+        dh_next[:] = dh_T[b]
+        dc_next[:] = dc_T[b]
+        for t in range(T - 1, -1, -1):
+            for j in range(H):
+                dh = dh_next[j] + dhs[b, t, j] if has_dhs else dh_next[j]
+                c_prev = cs[b, t - 1, j] if t > 0 else c0[b, j]
+                dZ[b, t, j], dZ[b, t, H + j], dZ[b, t, 2 * H + j], dZ[b, t, 3 * H + j], \
+                    dc_next[j] = _cell_backward(gates[b, t, j], gates[b, t, H + j],
+                                                gates[b, t, 2 * H + j], gates[b, t, 3 * H + j],
+                                                cs[b, t, j], c_prev, dh, dc_next[j])
+            for k in range(H):              # dh_next = dz U^T
+                s = 0.0
+                for j in range(H4):
+                    s += dZ[b, t, j] * U[k, j]
+                dh_next[k] = s
+        dh0[b] = dh_next
+        dc0[b] = dc_next
+
+
+# Large: BLAS per step, compiled gates ----------------------------------------------------
+
+
+@njit(cache=True)
+def _gates_step(z, c_prev, gates, c, h):
+    """One step's gate math for all rows: z (B, 4H) -> gates, c, h."""
+    B, H4 = z.shape
+    H = H4 // 4
+    for b in range(B):
+        for j in range(H):
+            i, f, g, o, cj, hj = _cell(z[b, j], z[b, H + j], z[b, 2 * H + j], z[b, 3 * H + j],
+                                       c_prev[b, j])
+            gates[b, j], gates[b, H + j], gates[b, 2 * H + j], gates[b, 3 * H + j] = i, f, g, o
+            c[b, j], h[b, j] = cj, hj
+
+
+@njit(cache=True)
+def _gates_step_backward(dh, dc_next, gates, c, c_prev, dz):
+    """One step back for all rows: dz (B, 4H); dc_next becomes dc towards c_prev."""
+    B, H4 = gates.shape
+    H = H4 // 4
+    for b in range(B):
+        for j in range(H):
+            dz[b, j], dz[b, H + j], dz[b, 2 * H + j], dz[b, 3 * H + j], dc_next[b, j] = \
+                _cell_backward(gates[b, j], gates[b, H + j], gates[b, 2 * H + j],
+                               gates[b, 3 * H + j], c[b, j], c_prev[b, j], dh[b, j],
+                               dc_next[b, j])
+
+
+# The kernels -----------------------------------------------------------------------------
+
+
+def lstm_forward(X, h0, c0, W, U, b):
+    """As reference.lstm_forward: (hs, h_T, c_T, cache). The cache's gates
+    and cell states are (B, T, .) on the small path, (T, B, .) on the large."""
+    B, T, _ = X.shape
+    H = h0.shape[1]
+    XW = input_projection(X, W, b)
+    h0, c0 = np.ascontiguousarray(h0), np.ascontiguousarray(c0)
+    if H < SMALL_UNITS:
+        gates = np.empty((B, T, 4 * H), dtype=X.dtype)
+        cs = np.empty((B, T, H), dtype=X.dtype)
+        hs = np.empty((B, T, H), dtype=X.dtype)
+        _forward_loop(XW, h0, c0, U, gates, cs, hs)
+        h_T, c_T = hs[:, -1].copy(), cs[:, -1].copy()
+    else:
+        # time-major, so that each step's rows are contiguous for BLAS
+        XW = np.ascontiguousarray(XW.transpose(1, 0, 2))
+        gates = np.empty((T, B, 4 * H), dtype=X.dtype)
+        cs = np.empty((T, B, H), dtype=X.dtype)
+        hs_t = np.empty((T, B, H), dtype=X.dtype)
+        h, c = h0, c0
+        for t in range(T):
+            _gates_step(XW[t] + h @ U, c, gates[t], cs[t], hs_t[t])
+            h, c = hs_t[t], cs[t]
+        hs, h_T, c_T = np.ascontiguousarray(hs_t.transpose(1, 0, 2)), h.copy(), c.copy()
+    return hs, h_T, c_T, (X, h0, c0, gates, cs, hs)
+
+
+def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
+    """As reference.lstm_backward: (dX, dW, dU, db, dh0, dc0)."""
+    X, h0, c0, gates, cs, hs = cache
+    H = h0.shape[1]
+    dh_T, dc_T = np.ascontiguousarray(dh_T), np.array(dc_T, copy=True)
+    if H < SMALL_UNITS:
+        dZ = np.empty_like(gates)
+        dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
+        has_dhs = dhs is not None
+        _backward_loop(dhs if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype), has_dhs,
+                       dh_T, dc_T, gates, cs, c0, U, dZ, dh0, dc0)
+    else:
+        T = X.shape[1]
+        dZ_t = np.empty_like(gates)                 # (T, B, 4H), as the cache
+        dh, dc = dh_T, dc_T                         # dc is updated in place
+        for t in reversed(range(T)):
+            if dhs is not None:
+                dh = dh + dhs[:, t]
+            _gates_step_backward(dh, dc, gates[t], cs[t], cs[t - 1] if t > 0 else c0, dZ_t[t])
+            dh = dZ_t[t] @ U.T
+        dZ, dh0, dc0 = np.ascontiguousarray(dZ_t.transpose(1, 0, 2)), dh, dc
+    return lstm_weight_grads(dZ, X, h0, hs, W) + (dh0, dc0)

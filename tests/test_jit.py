@@ -1,0 +1,70 @@
+"""The Numba kernels held equal to the reference kernels.
+
+float64: |jit - reference| <= 1e-12 (|reference| + max|reference|) for every
+array; float32: the same with 1e-5. Shapes are drawn on both sides of the
+small/large crossover (jit.SMALL_UNITS), so both loop shapes are held.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from npLSTM.kernels import jit, reference
+
+TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
+units = st.integers(1, 9) | st.integers(jit.SMALL_UNITS - 2, jit.SMALL_UNITS + 2)
+
+
+def assert_equal_to(ours, theirs, rtol, what):
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * np.abs(theirs).max(),
+                               err_msg=what)
+
+
+@settings(max_examples=60, deadline=None)
+@given(B=st.integers(1, 5), T=st.integers(1, 8), D=st.integers(1, 8), H=units,
+       every_step=st.booleans(), dtype=st.sampled_from([np.float64, np.float32]),
+       seed=st.integers(0, 2**16))
+def test_jit_equals_reference(B, T, D, H, every_step, dtype, seed):
+    rng = np.random.default_rng(seed)
+    draw = lambda *shape, scale=1.0: (scale * rng.normal(size=shape)).astype(dtype)
+    X, h0, c0 = draw(B, T, D), draw(B, H, scale=0.5), draw(B, H, scale=0.5)
+    W, U, b = draw(D, 4 * H, scale=0.5), draw(H, 4 * H, scale=0.5), draw(4 * H, scale=0.5)
+    dhs = draw(B, T, H) if every_step else None
+    dh_T, dc_T = draw(B, H), draw(B, H)
+    rtol = TOLERANCE[dtype]
+    results = {}
+    for name, kernels in (("reference", reference), ("jit", jit)):
+        hs, h, c, cache = kernels.lstm_forward(X, h0, c0, W, U, b)
+        grads = kernels.lstm_backward(dhs, dh_T, dc_T, cache, W, U)
+        results[name] = (hs, h, c) + tuple(grads)
+    names = ("hs", "h_T", "c_T", "dX", "dW", "dU", "db", "dh0", "dc0")
+    for what, ours, theirs in zip(names, results["jit"], results["reference"]):
+        assert ours.dtype == dtype and ours.shape == theirs.shape, what
+        assert_equal_to(ours, theirs, rtol, what)
+
+
+def test_inputs_are_left_unchanged():
+    rng = np.random.default_rng(0)
+    for H in (4, jit.SMALL_UNITS + 1):
+        arrays = [rng.normal(size=s) for s in [(2, 3, 5), (2, H), (2, H), (5, 4 * H),
+                                                 (H, 4 * H), (4 * H,)]]
+        copies = [a.copy() for a in arrays]
+        _, _, _, cache = jit.lstm_forward(*arrays)
+        upstream = [rng.normal(size=(2, 3, H)), rng.normal(size=(2, H)), rng.normal(size=(2, H))]
+        upstream_copies = [a.copy() for a in upstream]
+        jit.lstm_backward(*upstream, cache, arrays[3], arrays[4])
+        for a, c in zip(arrays + upstream, copies + upstream_copies):
+            np.testing.assert_array_equal(a, c)
+
+
+def test_extreme_pre_activations_stay_finite():
+    """Gates saturate at +-1000 without overflow: i = 1, f = 0, g = 1, o = 0,
+    so each step's cell is exactly 1 and its output 0, as in reference."""
+    X = np.full((1, 2, 1), 1000.0)
+    W = np.array([[1.0, -1.0, 1.0, -1.0]])
+    z = np.zeros((1, 1))
+    with np.errstate(over="raise", invalid="raise"):
+        hs, h, c, _ = jit.lstm_forward(X, z, z, W, np.zeros((1, 4)), np.zeros(4))
+    np.testing.assert_array_equal(c, [[1.0]])
+    np.testing.assert_array_equal(hs, np.zeros((1, 2, 1)))
+    np.testing.assert_array_equal(hs, reference.lstm_forward(X, z, z, W, np.zeros((1, 4)),
+                                                             np.zeros(4))[0])
