@@ -9,10 +9,12 @@ from .layers import LSTM, Dense, Layer, RepeatVector, TimeDistributed
 from .losses import Loss
 from .model import Backprop, History, Sequential, TrainingDiverged
 from .optimizers import SGD, Adam, Optimizer
+from .saving import load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LSTM", "Dense", "Layer", "RepeatVector", "TimeDistributed", "Loss",
     "Backprop", "History", "Sequential", "TrainingDiverged", "SGD", "Adam", "Optimizer",
+    "load_model",
 ]

@@ -111,6 +111,17 @@ class Sequential:
             shape = layer.build(shape, self.rng, self.dtype, self.kernels)
         self.input_shape = tuple(input_shape)
         self.output_shape = shape
+        # Every parameter becomes a view of one flat buffer, so the optimizer
+        # and the divergence check make one pass over one vector per step
+        # instead of one per array (most of a small model's step time).
+        self._flat = np.concatenate([p.ravel() for p in self._params()] or
+                                    [np.zeros(0, self.dtype)])
+        offset, self._segments = 0, []
+        for layer in self.layers:
+            for k, p in enumerate(layer.params):   # a wrapper shares its inner list
+                layer.params[k] = self._flat[offset:offset + p.size].reshape(p.shape)
+                self._segments.append((offset, offset + p.size))
+                offset += p.size
 
     def compile(self, loss, optimizer="adam", metrics=None):
         """Choose the loss (a name in npLSTM.losses), the optimizer ("adam",
@@ -129,6 +140,7 @@ class Sequential:
             raise ValueError(f"unknown metrics {unknown}; known: ['accuracy']")
         self.loss = loss
         self.optimizer = optimizers.get(optimizer)
+        self.optimizer.kernels = self.kernels
         self.metrics = ("accuracy",) if metrics else ()
 
     # Checking input -------------------------------------------------------------
@@ -152,6 +164,17 @@ class Sequential:
         if y.shape != expected:
             raise ValueError(f"y must have shape {expected} to match X and the model's output, "
                              f"got {y.shape}")
+        if self.loss is not None and self.loss.name == "binary_crossentropy" and y.size and \
+                (y.min() < 0 or y.max() > 1):
+            raise ValueError("binary_crossentropy needs targets in [0, 1], got values from "
+                             f"{y.min():g} to {y.max():g}")
+        if self.loss is not None and self.loss.name == "categorical_crossentropy" and y.size:
+            sums = y.sum(axis=-1)
+            if y.min() < 0 or np.abs(sums - 1).max() > 1e-3:
+                raise ValueError("categorical_crossentropy needs targets that are distributions "
+                                 "over the last axis (non-negative, summing to 1, e.g. one-hot), "
+                                 f"got values from {y.min():g} and sums from {sums.min():g} "
+                                 f"to {sums.max():g}")
         return y
 
     def _batch_size(self, n, batch_size):
@@ -207,14 +230,14 @@ class Sequential:
         # Overflow is caught just below, with a clearer message than NumPy's.
         with np.errstate(over="ignore", invalid="ignore"):
             loss, outputs, _ = self._loss_and_backward(X, y)
-        grads = self._grads()
-        if not (np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads)):
+        grads = np.concatenate([g.ravel() for g in self._grads()])
+        if not (np.isfinite(loss) and np.isfinite(grads).all()):
             self._set_states(states)
             raise TrainingDiverged(
                 f"training diverged at step {self.optimizer.iterations + 1}: the loss is "
                 f"{loss} or a gradient is not finite; the step was not applied and the "
                 "weights are those of the last good step (try a lower learning rate)")
-        self.optimizer.step(self._params(), grads)
+        self.optimizer.step([self._flat], [grads], [self._segments])
         return loss, outputs
 
     def _evaluate_step(self, X, y):
@@ -336,6 +359,12 @@ class Sequential:
             checked.append(w)
         for p, w in zip(params, checked):
             p[...] = w
+
+    def save(self, path):
+        """Write the model (config, weights, optimizer and recurrent state) to
+        one .npz file, atomically; npLSTM.load_model(path) reads it back."""
+        from .saving import save_model
+        save_model(self, path)
 
     def reset_states(self):
         """Zero the recurrent state of every stateful layer."""

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from .kernels import reference
+
 
 def _check_hyper(value, name, low, high, low_inclusive=False):
     ok = isinstance(value, (int, float, np.floating)) and np.isfinite(value) and (
@@ -23,16 +25,55 @@ class Optimizer:
     Subclasses name their slots and define update(p, g, *slots) for one
     parameter. Hyperparameters are Python floats, so that float32 parameters
     are updated in float32 arithmetic (NumPy 2 promotion rules).
+
+    Gradient clipping, as Keras does it (at most one of the three):
+        clipnorm         each weight's gradient scaled down to this norm
+        global_clipnorm  all gradients together scaled down to this norm
+        clipvalue        every entry clipped to [-clipvalue, clipvalue]
     """
 
     slot_names = ()
+    kernels = reference     # the model sets its backend's kernels at compile
 
-    def __init__(self, learning_rate):
+    def __init__(self, learning_rate, clipnorm=None, global_clipnorm=None, clipvalue=None):
         self.learning_rate = _check_hyper(learning_rate, "learning_rate", 0.0, np.inf)
+        clips = {"clipnorm": clipnorm, "global_clipnorm": global_clipnorm, "clipvalue": clipvalue}
+        given = [name for name, value in clips.items() if value is not None]
+        if len(given) > 1:
+            raise ValueError(f"set at most one of clipnorm, global_clipnorm, clipvalue; got {given}")
+        for name, value in clips.items():
+            setattr(self, name, None if value is None else _check_hyper(value, name, 0.0, np.inf))
         self.iterations = 0
         self.slots = None     # {slot name: [array per parameter]}
 
-    def step(self, params, grads):
+    def get_config(self):
+        """The constructor's arguments (see npLSTM.saving)."""
+        return {name: getattr(self, name) for name in
+                self.config_names + ("clipnorm", "global_clipnorm", "clipvalue")}
+
+    def clip(self, grads, segments=None):
+        """Clipped copies of grads. segments: for each array, the (start, stop)
+        of every weight in it, when several weights share one flat array."""
+        if self.clipvalue is not None:
+            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        if self.global_clipnorm is not None:
+            norm = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
+            scale = self.global_clipnorm / norm if norm > self.global_clipnorm else 1.0
+            return [g * scale for g in grads]
+        if self.clipnorm is not None:
+            clipped = [g.copy() for g in grads]
+            for k, g in enumerate(clipped):
+                for start, stop in (segments[k] if segments else [(0, g.size)]):
+                    part = g.reshape(-1)[start:stop]
+                    norm = math.sqrt(float(np.dot(part, part)))
+                    if norm > self.clipnorm:
+                        part *= self.clipnorm / norm
+            return clipped
+        return grads
+
+    def step(self, params, grads, segments=None):
+        """One update of every parameter, in place, from its (clipped) gradient."""
+        grads = self.clip(grads, segments)
         if self.slots is None:
             self.slots = {name: [np.zeros_like(p) for p in params] for name in self.slot_names}
         self.iterations += 1
@@ -49,9 +90,10 @@ class SGD(Optimizer):
     """
 
     slot_names = ("velocity",)
+    config_names = ("learning_rate", "momentum", "nesterov")
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **clipping):
+        super().__init__(learning_rate, **clipping)
         self.momentum = _check_hyper(momentum, "momentum", 0.0, 1.0, low_inclusive=True)
         self.nesterov = bool(nesterov)
 
@@ -64,9 +106,8 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam as Keras computes it (defaults lr 1e-3, betas 0.9 / 0.999, eps 1e-7):
 
-        m = b1 m + (1 - b1) g
-        v = b2 v + (1 - b2) g^2
         alpha_t = lr sqrt(1 - b2^t) / (1 - b1^t)
+        then kernels.adam_update: m, v the moving averages of g and g^2,
         p -= alpha_t m / (sqrt(v) + eps_t)
 
     epsilon_form  where eps goes:
@@ -80,11 +121,12 @@ class Adam(Optimizer):
     """
 
     slot_names = ("m", "v")
+    config_names = ("learning_rate", "beta_1", "beta_2", "epsilon", "epsilon_form")
     EPSILON_FORMS = ("keras", "pytorch")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 epsilon_form="keras"):
-        super().__init__(learning_rate)
+                 epsilon_form="keras", **clipping):
+        super().__init__(learning_rate, **clipping)
         self.beta_1 = _check_hyper(beta_1, "beta_1", 0.0, 1.0, low_inclusive=True)
         self.beta_2 = _check_hyper(beta_2, "beta_2", 0.0, 1.0, low_inclusive=True)
         self.epsilon = _check_hyper(epsilon, "epsilon", 0.0, np.inf, low_inclusive=True)
@@ -98,9 +140,7 @@ class Adam(Optimizer):
         correction_2 = math.sqrt(1.0 - self.beta_2 ** t)
         alpha = self.learning_rate * correction_2 / (1.0 - self.beta_1 ** t)
         eps = self.epsilon * (correction_2 if self.epsilon_form == "pytorch" else 1.0)
-        m += (1.0 - self.beta_1) * (g - m)
-        v += (1.0 - self.beta_2) * (g * g - v)
-        p -= alpha * m / (np.sqrt(v) + eps)
+        self.kernels.adam_update(p, g, m, v, alpha, self.beta_1, self.beta_2, eps)
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}

@@ -68,3 +68,19 @@ def test_extreme_pre_activations_stay_finite():
     np.testing.assert_array_equal(hs, np.zeros((1, 2, 1)))
     np.testing.assert_array_equal(hs, reference.lstm_forward(X, z, z, W, np.zeros((1, 4)),
                                                              np.zeros(4))[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_update_equals_reference(dtype):
+    rng = np.random.default_rng(1)
+    arrays = {name: rng.normal(size=1000).astype(dtype) for name in ("p", "g", "m")}
+    arrays["v"] = rng.uniform(size=1000).astype(dtype)
+    ours = {k: a.copy() for k, a in arrays.items()}
+    theirs = {k: a.copy() for k, a in arrays.items()}
+    hyper = (3e-4, 0.9, 0.999, 1e-7)
+    for _ in range(3):
+        jit.adam_update(ours["p"], ours["g"], ours["m"], ours["v"], *hyper)
+        reference.adam_update(theirs["p"], theirs["g"], theirs["m"], theirs["v"], *hyper)
+    for name in ("p", "m", "v"):
+        assert ours[name].dtype == dtype
+        assert_equal_to(ours[name], theirs[name], TOLERANCE[dtype], name)

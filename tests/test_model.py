@@ -287,6 +287,7 @@ def test_compile_checks_the_head_and_names():
     (np.zeros((4, 1, 5), complex), np.zeros((4, 5)), {}, "real numbers.*complex"),
     (np.array([["a"]]), np.zeros((4, 5)), {}, "real numbers"),
     (np.zeros((4, 1, 5)), np.zeros((4, 5)), {"epochs": 0}, "epochs"),
+    (np.zeros((4, 1, 5)), np.full((4, 5), 2.0), {}, r"targets in \[0, 1\].*from 2 to 2"),
 ])
 def test_bad_training_data_is_named_and_changes_nothing(X, y, kwargs, match):
     model = memory_model()
@@ -325,3 +326,14 @@ def test_reset_states_to_given_values_is_checked():
         lstm.reset_states((np.zeros((1, 20)),))
     with pytest.raises(ValueError, match="stateless"):
         nl.LSTM(2).reset_states((np.zeros((1, 2)), np.zeros((1, 2))))
+
+
+def test_categorical_targets_must_be_distributions():
+    model = nl.Sequential([nl.Dense(3, activation="softmax", input_shape=(2,))], seed=0)
+    model.compile("categorical_crossentropy")
+    X = np.zeros((2, 2))
+    with pytest.raises(ValueError, match="distributions.*sums from 2 to 2"):
+        model.train_on_batch(X, np.ones((2, 3)) * 2 / 3)
+    with pytest.raises(ValueError, match="distributions"):
+        model.evaluate(X, np.array([[1.5, -0.5, 0.0], [1.0, 0.0, 0.0]]))
+    model.train_on_batch(X, np.array([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]]))    # soft labels are fine

@@ -58,3 +58,29 @@ def test_optimizers_by_name():
     assert optimizers.get(adam) is adam
     with pytest.raises(ValueError, match="rmsprop.*known.*adam"):
         optimizers.get("rmsprop")
+
+
+def test_clipnorm_clips_each_weight_of_a_flat_vector():
+    sgd = nl.SGD(learning_rate=1.0, clipnorm=1.0)
+    p = np.zeros(5)
+    g = np.array([3.0, 4.0, 0.3, 0.4, 0.0])          # weights [0:2] (norm 5) and [2:5] (0.5)
+    sgd.step([p], [g], [[(0, 2), (2, 5)]])
+    np.testing.assert_allclose(p, [-0.6, -0.8, -0.3, -0.4, 0.0])
+    np.testing.assert_array_equal(g, [3.0, 4.0, 0.3, 0.4, 0.0])      # not changed in place
+
+
+def test_global_clipnorm_and_clipvalue():
+    p = np.zeros(4)
+    nl.SGD(learning_rate=1.0, global_clipnorm=1.0).step([p[:2], p[2:]],
+                                                        [np.array([3.0, 0.0]), np.array([4.0, 0.0])])
+    np.testing.assert_allclose(p, [-0.6, 0.0, -0.8, 0.0])
+    q = np.zeros(3)
+    nl.SGD(learning_rate=1.0, clipvalue=0.5).step([q], [np.array([2.0, -3.0, 0.1])])
+    np.testing.assert_allclose(q, [-0.5, 0.5, -0.1])
+
+
+def test_one_clipping_at_a_time():
+    with pytest.raises(ValueError, match="at most one"):
+        nl.Adam(clipnorm=1.0, clipvalue=1.0)
+    with pytest.raises(ValueError, match="clipnorm"):
+        nl.Adam(clipnorm=-1.0)

@@ -229,6 +229,18 @@ def categorical_crossentropy_with_logits(z, y):
     return loss, (np.exp(log_a) * y.sum(axis=-1, keepdims=True) - y) / rows
 
 
+def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
+    """One Adam step, in place (see npLSTM.optimizers.Adam for alpha and eps):
+
+        m = b1 m + (1 - b1) g
+        v = b2 v + (1 - b2) g^2
+        p -= alpha m / (sqrt(v) + eps)
+    """
+    m += (1.0 - beta_1) * (g - m)
+    v += (1.0 - beta_2) * (g * g - v)
+    p -= alpha * m / (np.sqrt(v) + eps)
+
+
 def mean_squared_error(a, y):
     """L = mean over every element of (a - y)^2;  dL/da = 2 (a - y) / N.
 

@@ -4,4 +4,20 @@ from .dense import Dense
 from .lstm import LSTM
 from .wrappers import RepeatVector, TimeDistributed
 
-__all__ = ["Layer", "Dense", "LSTM", "RepeatVector", "TimeDistributed"]
+LAYERS = {cls.__name__: cls for cls in (Dense, LSTM, RepeatVector, TimeDistributed)}
+
+
+def from_config(entry):
+    """A layer from {"class": name, "config": constructor arguments}."""
+    if not isinstance(entry, dict) or entry.get("class") not in LAYERS:
+        raise ValueError(f"unknown layer entry {entry!r}; known classes: {sorted(LAYERS)}")
+    config = dict(entry.get("config", {}))
+    if entry["class"] == "TimeDistributed":
+        config["layer"] = from_config(config.get("layer"))
+    for key in ("input_shape", "batch_input_shape"):
+        if key in config:
+            config[key] = tuple(config[key])
+    return LAYERS[entry["class"]](**config)
+
+
+__all__ = ["Layer", "Dense", "LSTM", "RepeatVector", "TimeDistributed", "LAYERS", "from_config"]

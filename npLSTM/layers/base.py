@@ -46,6 +46,8 @@ class Layer:
             input_shape = batch_input_shape[1:]
         self.batch_size = batch_input_shape[0] if batch_input_shape else None
         self.input_shape = input_shape
+        self._shape_config = ({"batch_input_shape": list(batch_input_shape)} if batch_input_shape
+                              else {"input_shape": list(input_shape)} if input_shape else {})
         self.output_shape = None
         self.params = []
         self.grads = []
@@ -62,6 +64,10 @@ class Layer:
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def get_config(self):
+        """The constructor's arguments, as JSON-ready values (see npLSTM.saving)."""
+        return dict(self._shape_config)
 
     param_names = ()       # names of params, in order (Keras's weight names)
 

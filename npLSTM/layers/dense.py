@@ -27,6 +27,9 @@ class Dense(Layer):
                 f"unknown activation {activation!r}; known: {sorted(ACTIVATIONS)}")
         self.activation = activation
 
+    def get_config(self):
+        return {"units": self.units, "activation": self.activation, **super().get_config()}
+
     def compute_output_shape(self, input_shape):
         if len(input_shape) < 1:
             raise ValueError("Dense needs samples with at least one axis of features")

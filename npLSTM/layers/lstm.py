@@ -30,6 +30,10 @@ class LSTM(Layer):
         self.states = None        # (h, c) carried between calls; None means zeros
         self.state_grads = None   # (dh0, dc0) of the last backward pass
 
+    def get_config(self):
+        return {"units": self.units, "return_sequences": self.return_sequences,
+                "stateful": self.stateful, **super().get_config()}
+
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 2:
             raise ValueError(

@@ -20,6 +20,10 @@ class TimeDistributed(Layer):
         self.layer = layer
         self.param_names = layer.param_names
 
+    def get_config(self):
+        return {"layer": {"class": type(self.layer).__name__, "config": self.layer.get_config()},
+                **super().get_config()}
+
     @property
     def activation(self):
         return getattr(self.layer, "activation", None)
@@ -72,6 +76,9 @@ class RepeatVector(Layer):
     def __init__(self, n, input_shape=None, batch_input_shape=None):
         super().__init__(input_shape=input_shape, batch_input_shape=batch_input_shape)
         self.n = positive_int(n, "RepeatVector n")
+
+    def get_config(self):
+        return {"n": self.n, **super().get_config()}
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 1:

@@ -1,0 +1,193 @@
+"""LSTM forward+backward and one Adam training step: npLSTM (Numba, NumPy)
+against PyTorch's nn.LSTM, measured in the same run.
+
+    python benchmarks/kernels.py                 # the table (PyTorch if installed)
+    python benchmarks/kernels.py --quick         # fewer repeats
+    python benchmarks/kernels.py --crossover     # where the compiled loop stops winning
+    python benchmarks/kernels.py --startup       # compile time, then a cached process
+
+Method: the contenders run in alternation, one call each per round, so that
+a load that comes and goes hits them all alike; each figure is the median
+over rounds. GFLOP/s counts 3 * 2 * T * B * 4H * (D + H) per forward+backward
+(forward, and two products backward) and is set against the best NumPy
+matmul rate of this machine, measured in the same run. The machine should be
+otherwise idle: the load average is printed first.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import npLSTM as nl
+from npLSTM.kernels import jit
+
+SIZES = [(1, 1, 5, 20), (7, 5, 100, 20), (21, 5, 100, 150), (64, 100, 128, 256),
+         (64, 100, 256, 512)]
+
+
+def median_times(contenders, rounds, min_seconds=0.2):
+    """{name: median seconds per call}, calling each once per round in turn."""
+    for fn in contenders.values():        # warm up (compiles, allocator)
+        fn()
+        fn()
+    # batch several calls per timing when one call is short
+    reps = {}
+    for name, fn in contenders.items():
+        start = time.perf_counter()
+        fn()
+        reps[name] = max(1, int(min_seconds / rounds / max(time.perf_counter() - start, 1e-7)))
+    samples = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            for _ in range(reps[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / reps[name])
+    return {name: float(np.median(s)) for name, s in samples.items()}
+
+
+def best_matmul_gflops(dtype, n=2048):
+    a = np.random.default_rng(0).normal(size=(n, n)).astype(dtype)
+    t = median_times({"gemm": lambda: a @ a}, rounds=5, min_seconds=0)["gemm"]
+    return 2 * n ** 3 / t / 1e9
+
+
+def npLSTM_step(size, dtype, backend, train):
+    """A callable doing forward+backward (and an Adam step when train)."""
+    B, T, D, H = size
+    model = nl.Sequential([nl.LSTM(H, return_sequences=True, input_shape=(T, D))],
+                          seed=0, dtype=dtype, backend=backend)
+    model.compile("mse", nl.Adam())
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(B, T, D)).astype(dtype), rng.normal(size=(B, T, H)).astype(dtype)
+    if train:
+        return lambda: model.train_on_batch(X, y)
+    lstm = model.layers[0]
+    dy = y.copy()
+    return lambda: (lstm.forward(X), lstm.backward(dy))
+
+
+def torch_step(size, dtype, train):
+    import torch
+    B, T, D, H = size
+    tdtype = torch.float64 if dtype == "float64" else torch.float32
+    lstm = torch.nn.LSTM(D, H, batch_first=True).to(tdtype)
+    X = torch.randn(B, T, D, dtype=tdtype)
+    dy = torch.randn(B, T, H, dtype=tdtype)
+    optimizer = torch.optim.Adam(lstm.parameters(), eps=1e-7)
+
+    def step():
+        optimizer.zero_grad()
+        out, _ = lstm(X)
+        if train:
+            torch.nn.functional.mse_loss(out, dy).backward()
+            optimizer.step()
+        else:
+            out.backward(dy)
+    return step
+
+
+def have_torch():
+    try:
+        import torch
+    except ImportError:
+        return False
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    return True
+
+
+def table(args):
+    print(f"load average before: {os.getloadavg()[0]:.2f} (trust the figures only near 0)")
+    torch_ok = have_torch()
+    if not torch_ok:
+        print("PyTorch is not installed: pip install 'npLSTM[parity]' to compare with it")
+    rounds = 5 if args.quick else 15
+    for dtype in ("float32", "float64"):
+        peak = best_matmul_gflops(dtype)
+        print(f"\n{dtype}: best NumPy matmul on this machine {peak:.0f} GFLOP/s")
+        print(f"{'B,T,D,H':>18} {'step':>6} {'numba ms':>9} {'numpy ms':>9} {'torch ms':>9} "
+              f"{'torch/numba':>11} {'numba GF/s':>10} {'% of GEMM':>9}")
+        for size in SIZES:
+            B, T, D, H = size
+            flops = 3 * 2 * T * B * 4 * H * (D + H)
+            for train in (False, True):
+                contenders = {"numba": npLSTM_step(size, dtype, "numba", train)}
+                if not (args.quick and T * B * H > 100000):
+                    contenders["numpy"] = npLSTM_step(size, dtype, "numpy", train)
+                if torch_ok:
+                    contenders["torch"] = torch_step(size, dtype, train)
+                t = median_times(contenders, rounds)
+                ms = {k: f"{1e3 * v:9.3f}" for k, v in t.items()}
+                ratio = f"{t['torch'] / t['numba']:11.2f}" if "torch" in t else f"{'-':>11}"
+                gflops = flops / t["numba"] / 1e9
+                print(f"{str(size):>18} {'train' if train else 'f+b':>6} {ms['numba']} "
+                      f"{ms.get('numpy', f'{chr(45):>9}')} {ms.get('torch', f'{chr(45):>9}')} "
+                      f"{ratio} {gflops:10.1f} {100 * gflops / peak:8.0f}%")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
+
+def crossover(args):
+    """Time jit's two loop shapes against each other across sizes."""
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    print(f"{'B':>4} {'T':>4} {'H':>5} {'compiled loop ms':>17} {'BLAS per step ms':>17}  faster")
+    rounds = 5 if args.quick else 11
+    chosen = jit.SMALL_UNITS
+
+    def forced(fn, small_units):
+        def call():
+            jit.SMALL_UNITS = small_units     # every H is "small" / "large"
+            fn()
+        return call
+    try:
+        for B in (1, 7, 21, 64):
+            for H in (16, 32, 48, 64, 96, 128, 256):
+                size = (B, 20, 32, H)
+                t = median_times({
+                    "compiled loop": forced(npLSTM_step(size, "float64", "numba", False), 10**9),
+                    "BLAS per step": forced(npLSTM_step(size, "float64", "numba", False), 0),
+                }, rounds)
+                print(f"{B:>4} {20:>4} {H:>5} {1e3 * t['compiled loop']:17.3f} "
+                      f"{1e3 * t['BLAS per step']:17.3f}  {min(t, key=t.get)}")
+    finally:
+        jit.SMALL_UNITS = chosen
+
+
+STARTUP = """
+import time
+start = time.perf_counter()
+import numpy as np
+import npLSTM as nl
+imported = time.perf_counter()
+m = nl.Sequential([nl.LSTM(20, stateful=True, batch_input_shape=(1, 1, 5)),
+                   nl.Dense(5, activation="sigmoid")], seed=0)
+m.compile("binary_crossentropy", "adam")
+m.train_on_batch(np.eye(5)[:1, None], np.eye(5)[1:2])
+print(f"{imported - start:.2f} {time.perf_counter() - imported:.2f}")
+"""
+
+
+def startup(args):
+    """A first process compiles the kernels into a fresh cache; a second reuses it."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("first process (compiles)", "second process (cached)"):
+            out = subprocess.run([sys.executable, "-c", STARTUP], env=env, capture_output=True,
+                                 text=True, check=True).stdout.split()
+            print(f"{label:>26}: import {out[0]} s, first training step {out[1]} s")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, skip slow NumPy runs")
+    parser.add_argument("--crossover", action="store_true", help="measure the dispatch size")
+    parser.add_argument("--startup", action="store_true", help="compile and cached start times")
+    args = parser.parse_args()
+    (crossover if args.crossover else startup if args.startup else table)(args)
+
+
+if __name__ == "__main__":
+    main()

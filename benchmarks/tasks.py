@@ -1,0 +1,137 @@
+"""The tutorial tasks end to end: npLSTM against the same training written
+idiomatically in PyTorch, measured in the same run, per weight update.
+
+    python benchmarks/tasks.py [--epochs-scale 0.2] [--rounds 3] [--dtype float32]
+
+Each round trains every contender once for the task's tutorial number of
+epochs times --epochs-scale, in turn; the figure is the median over rounds
+of training seconds (building and evaluating left out) per weight update. The PyTorch versions below follow
+the tutorials: stateful LSTMs carry (h, c) from batch to batch, detached,
+and reset after each sequence; Adam with Keras's defaults (eps=1e-7).
+"""
+import argparse
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from npLSTM import data, tasks
+
+
+def torch_memory(settings, dtype):
+    import torch
+    import torch.nn.functional as F
+    lstm = torch.nn.LSTM(5, settings.units, batch_first=True).to(dtype)
+    head = torch.nn.Linear(settings.units, 5).to(dtype)
+    params = list(lstm.parameters()) + list(head.parameters())
+    optimizer = torch.optim.Adam(params, lr=settings.learning_rate, eps=1e-7)
+    frames = [tuple(torch.tensor(a, dtype=dtype) for a in data.pairs(seq, 5))
+              for seq in tasks.memory.SEQUENCES]
+
+    def train():
+        start, updates = time.perf_counter(), 0
+        for _ in range(settings.epochs):
+            for X, y in frames:
+                state = None                       # reset after each sequence
+                for k in range(len(X)):           # batch size 1, in order
+                    optimizer.zero_grad()
+                    out, (h, c) = lstm(X[k:k + 1], state)
+                    F.binary_cross_entropy_with_logits(head(out[:, -1]), y[k:k + 1]).backward()
+                    optimizer.step()
+                    state = (h.detach(), c.detach())
+                    updates += 1
+        return updates, time.perf_counter() - start
+    return train
+
+
+def torch_echo(settings, dtype):
+    """echo and echo-partial: one LSTM, or an encoder-decoder."""
+    import torch
+    import torch.nn.functional as F
+    s = settings
+    encoder = torch.nn.LSTM(s.alphabet, s.units, batch_first=True).to(dtype)
+    decoder = torch.nn.LSTM(s.units, s.units, batch_first=True).to(dtype) \
+        if s.encoder_decoder else None
+    head = torch.nn.Linear(s.units, s.alphabet).to(dtype)
+    modules = [m for m in (encoder, decoder, head) if m is not None]
+    optimizer = torch.optim.Adam([p for m in modules for p in m.parameters()],
+                                 lr=s.learning_rate, eps=1e-7)
+    rng = np.random.default_rng(0)
+
+    def train():
+        start, updates = time.perf_counter(), 0
+        for _ in range(s.epochs):
+            sequence = data.random_sequence(rng, s.length, s.alphabet)
+            X, y = data.windows(sequence, s.n_in, s.n_out, s.alphabet)
+            X, target = torch.tensor(X, dtype=dtype), torch.tensor(y.argmax(-1))
+            states = [None, None]
+            for start in range(0, len(X), s.batch_size):
+                rows = slice(start, start + s.batch_size)
+                optimizer.zero_grad()
+                out, enc_state = encoder(X[rows], states[0])
+                new_states = [enc_state]
+                if decoder is not None:
+                    repeated = out[:, -1:].expand(-1, s.n_out, -1)
+                    out, dec_state = decoder(repeated, states[1])
+                    new_states.append(dec_state)
+                logits = head(out)
+                F.cross_entropy(logits.reshape(-1, s.alphabet), target[rows].reshape(-1)).backward()
+                optimizer.step()
+                states = [tuple(t.detach() for t in st) for st in new_states] + [None]
+                updates += 1
+        return updates, time.perf_counter() - start
+    return train
+
+
+def npLSTM_task(task, settings, dtype):
+    def train():
+        result = task.run(settings, seed=0, dtype=dtype)
+        return result.updates, result.train_seconds      # training only, as for PyTorch
+    return train
+
+
+TORCH = {"memory": torch_memory, "echo": torch_echo, "echo-partial": torch_echo}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs-scale", type=float, default=0.2,
+                        help="fraction of each tutorial's epochs to train (default 0.2)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--tasks", nargs="*", default=list(tasks.TASKS))
+    args = parser.parse_args()
+    try:
+        import torch
+        torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+        torch_dtype = torch.float32 if args.dtype == "float32" else torch.float64
+    except ImportError:
+        torch = None
+        print("PyTorch is not installed: pip install 'npLSTM[parity]' to compare with it")
+    print(f"load average before: {os.getloadavg()[0]:.2f}; dtype {args.dtype}")
+    print(f"{'task':>13} {'epochs':>7} {'updates':>8} {'npLSTM us/update':>17} "
+          f"{'PyTorch us/update':>18} {'speed-up':>9}")
+    for name in args.tasks:
+        task = tasks.get(name)
+        settings = task.configs["tutorial"]
+        settings = dataclasses.replace(settings,
+                                       epochs=max(1, round(settings.epochs * args.epochs_scale)))
+        contenders = {"npLSTM": npLSTM_task(task, settings, args.dtype)}
+        if torch is not None:
+            contenders["PyTorch"] = TORCH[name](settings, torch_dtype)
+        samples = {k: [] for k in contenders}
+        for _ in range(args.rounds):
+            for label, train in contenders.items():
+                updates, seconds = train()
+                samples[label].append(seconds / updates)
+        t = {k: float(np.median(v)) for k, v in samples.items()}
+        theirs = t.get("PyTorch")
+        print(f"{name:>13} {settings.epochs:>7} {updates:>8} {1e6 * t['npLSTM']:17.1f} "
+              f"{1e6 * theirs if theirs else float('nan'):18.1f} "
+              f"{theirs / t['npLSTM'] if theirs else float('nan'):9.2f}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
