@@ -7,28 +7,32 @@ therefore needs the matching head: BCE a sigmoid Dense, categorical CE a
 softmax Dense. MSE works on the outputs of any last layer.
 """
 from dataclasses import dataclass
-from typing import Callable, Optional
-
-from .kernels import reference as K
+from typing import Optional
 
 
 @dataclass(frozen=True)
 class Loss:
     name: str
     head_activation: Optional[str]   # the activation it is fused with; None: any head
-    compute: Callable                # (logits or outputs, targets) -> (loss, gradient)
+    kernel: str                      # its function in npLSTM.kernels: (logits or outputs,
+                                     # targets) -> (loss, gradient)
 
     @property
     def is_classification(self):
         return self.head_activation is not None
 
+    def compute(self, kernels, values, targets):
+        """(loss, gradient) with a backend's kernels (a module of npLSTM.kernels)."""
+        loss, grad = getattr(kernels, self.kernel)(values, targets)
+        return float(loss), grad
+
 
 LOSSES = {
     loss.name: loss
     for loss in (
-        Loss("binary_crossentropy", "sigmoid", K.binary_crossentropy_with_logits),
-        Loss("categorical_crossentropy", "softmax", K.categorical_crossentropy_with_logits),
-        Loss("mse", None, K.mean_squared_error),
+        Loss("binary_crossentropy", "sigmoid", "binary_crossentropy_with_logits"),
+        Loss("categorical_crossentropy", "softmax", "categorical_crossentropy_with_logits"),
+        Loss("mse", None, "mean_squared_error"),
     )
 }
 ALIASES = {"mean_squared_error": "mse"}

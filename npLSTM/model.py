@@ -210,10 +210,10 @@ class Sequential:
         outputs = self._forward(X)
         head, *rest = reversed(self.layers)
         if self.loss.head_activation is None:
-            loss, d = self.loss.compute(outputs, y)
+            loss, d = self.loss.compute(self.kernels, outputs, y)
             d = head.backward(d)
         else:
-            loss, d = self.loss.compute(head.logits, y)
+            loss, d = self.loss.compute(self.kernels, head.logits, y)
             d = head.backward_logits(d)
         for layer in rest:
             d = layer.backward(d)
@@ -243,7 +243,7 @@ class Sequential:
     def _evaluate_step(self, X, y):
         outputs = self._forward(X)
         logits = outputs if self.loss.head_activation is None else self.layers[-1].logits
-        return float(self.loss.compute(logits, y)[0]), outputs
+        return self.loss.compute(self.kernels, logits, y)[0], outputs
 
     def _run_batches(self, step, X, y, batch_size, order=None):
         """Apply step(X_batch, y_batch) -> (loss, outputs) batch by batch, in

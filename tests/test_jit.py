@@ -84,3 +84,26 @@ def test_adam_update_equals_reference(dtype):
     for name in ("p", "m", "v"):
         assert ours[name].dtype == dtype
         assert_equal_to(ours[name], theirs[name], TOLERANCE[dtype], name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple),
+       dtype=st.sampled_from([np.float64, np.float32]), scale=st.sampled_from([1.0, 30.0, 1000.0]),
+       seed=st.integers(0, 2**16))
+def test_head_kernels_equal_reference(shape, dtype, scale, seed):
+    """Activations and fused losses, at ordinary and saturating logits."""
+    rng = np.random.default_rng(seed)
+    z = (scale * rng.normal(size=shape)).astype(dtype)
+    targets = {"binary_crossentropy_with_logits": rng.uniform(size=shape).astype(dtype),
+               "categorical_crossentropy_with_logits":
+                   rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]).astype(dtype)}
+    rtol = TOLERANCE[dtype]
+    for name, y in targets.items():
+        ours, theirs = getattr(jit, name)(z, y), getattr(reference, name)(z, y)
+        assert ours[1].dtype == dtype
+        assert abs(ours[0] - theirs[0]) <= rtol * max(abs(theirs[0]), 1.0), name
+        assert_equal_to(ours[1], theirs[1], rtol, name)
+    for name in ("sigmoid", "softmax", "tanh", "linear"):
+        ours = jit.activation_forward(name, z)
+        assert ours.dtype == dtype
+        assert_equal_to(ours, reference.activation_forward(name, z), rtol, name)

@@ -19,11 +19,10 @@ import math
 import numpy as np
 from numba import njit
 
-from .reference import input_projection, lstm_weight_grads
-from .reference import (  # noqa: F401  (BLAS-bound or tiny: NumPy is as fast)
-    ACTIVATIONS, activation_backward, activation_forward, binary_crossentropy_with_logits,
-    categorical_crossentropy_with_logits, dense_backward, dense_forward, mean_squared_error,
-    sigmoid, softmax)
+from . import reference
+from .reference import input_projection
+from .reference import (  # noqa: F401  (BLAS-bound: NumPy is as fast)
+    ACTIVATIONS, activation_backward, dense_backward, dense_forward, mean_squared_error)
 
 # Measured crossover between the two shapes of the loop (benchmarks/kernels.py):
 # below this many units the compiled loop wins at every batch size measured.
@@ -146,6 +145,101 @@ def _gates_step_backward(dh, dc_next, gates, c, c_prev, dz):
                                dc_next[b, j])
 
 
+# The head: activations and the losses fused with them ---------------------------------------
+# Element-wise work on small arrays: in NumPy each of the several passes is a
+# call of a microsecond or two; compiled, each function is one call and one pass.
+
+
+@njit(cache=True)
+def _sigmoid_into(z, a):
+    for k in range(z.size):
+        a.flat[k] = _sig(z.flat[k])
+
+
+@njit(cache=True)
+def _softmax_into(z, a):
+    """Row by row over the last axis (z, a as 2-D, rows x classes)."""
+    for r in range(z.shape[0]):
+        m = z[r].max()
+        total = 0.0
+        for k in range(z.shape[1]):
+            a[r, k] = math.exp(z[r, k] - m)
+            total += a[r, k]
+        for k in range(z.shape[1]):
+            a[r, k] /= total
+
+
+def sigmoid(z):
+    """As reference.sigmoid."""
+    a = np.empty_like(z)
+    _sigmoid_into(np.ascontiguousarray(z), a)
+    return a
+
+
+def softmax(z):
+    """As reference.softmax."""
+    a = np.empty_like(z)
+    _softmax_into(np.ascontiguousarray(z).reshape(-1, z.shape[-1]), a.reshape(-1, z.shape[-1]))
+    return a
+
+
+def activation_forward(name, z):
+    """As reference.activation_forward."""
+    if name == "sigmoid":
+        return sigmoid(z)
+    if name == "softmax":
+        return softmax(z)
+    return reference.activation_forward(name, z)
+
+
+@njit(cache=True)
+def _bce_with_logits(z, y, grad):
+    n = z.size
+    total = 0.0
+    for k in range(n):
+        zk, yk = z.flat[k], y.flat[k]
+        total += max(zk, 0.0) - zk * yk + math.log1p(math.exp(-abs(zk)))
+        grad.flat[k] = (_sig(zk) - yk) / n
+    return total / n
+
+
+@njit(cache=True)
+def _cce_with_logits(z, y, grad):
+    """z, y, grad as 2-D, rows x classes."""
+    rows, classes = z.shape
+    total = 0.0
+    for r in range(rows):
+        m = z[r].max()
+        log_sum = 0.0
+        for k in range(classes):
+            log_sum += math.exp(z[r, k] - m)
+        log_sum = math.log(log_sum)
+        y_sum = 0.0
+        for k in range(classes):
+            y_sum += y[r, k]
+        for k in range(classes):
+            log_a = z[r, k] - m - log_sum
+            total -= y[r, k] * log_a
+            grad[r, k] = (math.exp(log_a) * y_sum - y[r, k]) / rows
+    return total / rows
+
+
+def binary_crossentropy_with_logits(z, y):
+    """As reference.binary_crossentropy_with_logits: (L, dL/dz)."""
+    grad = np.empty_like(z)
+    loss = _bce_with_logits(np.ascontiguousarray(z), np.ascontiguousarray(y), grad)
+    return loss, grad
+
+
+def categorical_crossentropy_with_logits(z, y):
+    """As reference.categorical_crossentropy_with_logits: (L, dL/dz)."""
+    K = z.shape[-1]
+    grad = np.empty_like(z)
+    loss = _cce_with_logits(np.ascontiguousarray(z).reshape(-1, K),
+                            np.ascontiguousarray(y).reshape(-1, K), grad.reshape(-1, K))
+    return loss, grad
+
+
 # Adam ------------------------------------------------------------------------------------
 
 
@@ -160,6 +254,43 @@ def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
 
 
 # The LSTM kernels ------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _weight_grads_loop(dZ, X, h0, hs, W, dX, dW, dU, db):
+    """reference.lstm_weight_grads written as loops, for small sizes."""
+    B, T, H4 = dZ.shape
+    D, H = X.shape[2], h0.shape[1]
+    dW[:] = 0.0
+    dU[:] = 0.0
+    db[:] = 0.0
+    for b in range(B):
+        for t in range(T):
+            h_prev = hs[b, t - 1] if t > 0 else h0[b]
+            for j in range(H4):
+                dz = dZ[b, t, j]
+                db[j] += dz
+                for d in range(D):
+                    dW[d, j] += X[b, t, d] * dz
+                for k in range(H):
+                    dU[k, j] += h_prev[k] * dz
+            for d in range(D):
+                s = 0.0
+                for j in range(H4):
+                    s += dZ[b, t, j] * W[d, j]
+                dX[b, t, d] = s
+
+
+def lstm_weight_grads(dZ, X, h0, hs, W):
+    """As reference.lstm_weight_grads: (dX, dW, dU, db)."""
+    if h0.shape[1] >= SMALL_UNITS:
+        return reference.lstm_weight_grads(dZ, X, h0, hs, W)
+    dX, dW = np.empty_like(X), np.empty_like(W)
+    dU = np.empty((h0.shape[1], W.shape[1]), dtype=W.dtype)
+    db = np.empty(W.shape[1], dtype=W.dtype)
+    _weight_grads_loop(dZ, np.ascontiguousarray(X), h0, hs, W, dX, dW, dU, db)
+    return dX, dW, dU, db
+
 
 
 def lstm_forward(X, h0, c0, W, U, b):
