@@ -135,25 +135,25 @@ def crossover(args):
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     print(f"{'B':>4} {'T':>4} {'H':>5} {'compiled loop ms':>17} {'BLAS per step ms':>17}  faster")
     rounds = 5 if args.quick else 11
-    chosen = jit.SMALL_UNITS
+    chosen = jit.compiled_loop
 
-    def forced(fn, small_units):
+    def forced(fn, compiled):
         def call():
-            jit.SMALL_UNITS = small_units     # every H is "small" / "large"
+            jit.compiled_loop = lambda B, H: compiled      # one shape for every size
             fn()
         return call
     try:
-        for B in (1, 7, 21, 64):
-            for H in (16, 32, 48, 64, 96, 128, 256):
-                size = (B, 20, 32, H)
-                t = median_times({
-                    "compiled loop": forced(npLSTM_step(size, "float64", "numba", False), 10**9),
-                    "BLAS per step": forced(npLSTM_step(size, "float64", "numba", False), 0),
-                }, rounds)
-                print(f"{B:>4} {20:>4} {H:>5} {1e3 * t['compiled loop']:17.3f} "
-                      f"{1e3 * t['BLAS per step']:17.3f}  {min(t, key=t.get)}")
+        grid = [(B, T, 32, H) for B in (1, 7, 21) for T in (1, 5, 20) for H in (8, 16, 32, 64)]
+        for size in grid + [(64, 20, 32, 64), (1, 20, 32, 128)]:
+            B, T, _, H = size
+            t = median_times({
+                "compiled loop": forced(npLSTM_step(size, "float64", "numba", False), True),
+                "BLAS per step": forced(npLSTM_step(size, "float64", "numba", False), False),
+            }, rounds)
+            print(f"{B:>4} {T:>4} {H:>5} {1e3 * t['compiled loop']:17.3f} "
+                  f"{1e3 * t['BLAS per step']:17.3f}  {min(t, key=t.get)}")
     finally:
-        jit.SMALL_UNITS = chosen
+        jit.compiled_loop = chosen
 
 
 STARTUP = """

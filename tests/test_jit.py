@@ -2,7 +2,7 @@
 
 float64: |jit - reference| <= 1e-12 (|reference| + max|reference|) for every
 array; float32: the same with 1e-5. Shapes are drawn on both sides of the
-small/large crossover (jit.SMALL_UNITS), so both loop shapes are held.
+small/large crossover (jit.compiled_loop), so both loop shapes are held.
 """
 import numpy as np
 import pytest
@@ -40,6 +40,12 @@ def test_jit_equals_reference(B, T, D, H, every_step, dtype, seed):
     for what, ours, theirs in zip(names, results["jit"], results["reference"]):
         assert ours.dtype == dtype and ours.shape == theirs.shape, what
         assert_equal_to(ours, theirs, rtol, what)
+
+
+def test_the_tasks_sizes_take_the_measured_paths():
+    assert jit.compiled_loop(1, 20) and jit.compiled_loop(7, 20)      # memory, echo
+    assert not jit.compiled_loop(21, 150)                             # echo-partial
+    assert not jit.compiled_loop(1, 128) and not jit.compiled_loop(64, 64)
 
 
 def test_inputs_are_left_unchanged():

@@ -4,7 +4,7 @@ reference.py (held equal to 1e-12 in float64 by tests/test_jit.py).
 Dimension legend and conventions: see reference.py, whose docstrings hold
 the equations; this file only says how the loops are shaped for speed.
 
-Two shapes of the same recurrence, chosen by size (SMALL_UNITS):
+Two shapes of the same recurrence, chosen by size (compiled_loop):
   small  the whole time loop in one compiled call: the product h U written
          out as loops, gate math fused, no Python per step. Below a few
          hundred units a BLAS call per step costs more than it saves.
@@ -24,9 +24,17 @@ from .reference import input_projection
 from .reference import (  # noqa: F401  (BLAS-bound: NumPy is as fast)
     ACTIVATIONS, activation_backward, dense_backward, dense_forward, mean_squared_error)
 
-# Measured crossover between the two shapes of the loop (benchmarks/kernels.py):
-# below this many units the compiled loop wins at every batch size measured.
-SMALL_UNITS = 64
+# Where the compiled loop beats BLAS per step, measured with
+# `python benchmarks/kernels.py --crossover` (float64, T = 1, 5, 20): at
+# batch 1 up to 64 units, at batch 7 up to 16, at batch 21 only at 8 units;
+# BLAS wins beyond, and at batch 1 with 128 units already (1.2 ms vs 0.9).
+SMALL_UNITS = 64      # most units for the compiled loop
+SMALL_WORK = 192      # most batch x units for it
+
+
+def compiled_loop(B, H):
+    """Whether the whole-loop kernels serve a batch of B rows of H units."""
+    return H <= SMALL_UNITS and B * H <= SMALL_WORK
 
 
 @njit(cache=True, inline="always")
@@ -77,7 +85,7 @@ def _forward_loop(XW, h0, c0, U, gates, cs, hs):
         h_prev, c_prev = h0[b], c0[b]
         for t in range(T):
             z[:] = XW[b, t]
-            for k in range(H):              # z += h_prev U, row by row of U
+            for k in range(H):              # z += h_prev U: an axpy per row of U
                 hk = h_prev[k]
                 for j in range(H4):
                     z[j] += hk * U[k, j]
@@ -90,8 +98,9 @@ def _forward_loop(XW, h0, c0, U, gates, cs, hs):
 
 
 @njit(cache=True)
-def _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, dZ, dh0, dc0):
-    """Fill dZ (B, T, 4H), dh0, dc0 going back in time; rows are independent."""
+def _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, UT, dZ, dh0, dc0):
+    """Fill dZ (B, T, 4H), dh0, dc0 going back in time; rows are independent.
+    UT = U^T, so that dz U^T is an axpy per row of UT."""
     B, T, H4 = gates.shape
     H = H4 // 4
     dh_next = np.empty(H, dtype=gates.dtype)
@@ -107,11 +116,11 @@ def _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, dZ, dh0, dc0):
                     dc_next[j] = _cell_backward(gates[b, t, j], gates[b, t, H + j],
                                                 gates[b, t, 2 * H + j], gates[b, t, 3 * H + j],
                                                 cs[b, t, j], c_prev, dh, dc_next[j])
-            for k in range(H):              # dh_next = dz U^T
-                s = 0.0
-                for j in range(H4):
-                    s += dZ[b, t, j] * U[k, j]
-                dh_next[k] = s
+            dh_next[:] = 0.0                # dh_next = dz U^T: an axpy per row of U^T
+            for j in range(H4):
+                dz = dZ[b, t, j]
+                for k in range(H):
+                    dh_next[k] += dz * UT[j, k]
         dh0[b] = dh_next
         dc0[b] = dc_next
 
@@ -257,38 +266,45 @@ def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
 
 
 @njit(cache=True)
-def _weight_grads_loop(dZ, X, h0, hs, W, dX, dW, dU, db):
-    """reference.lstm_weight_grads written as loops, for small sizes."""
+def _weight_grads_loop(dZ, X, h0, hs, WT, dX, dW, dU, db):
+    """reference.lstm_weight_grads written as loops, for small sizes. Every
+    inner loop runs along a contiguous row (an axpy), which LLVM vectorises;
+    WT = W^T makes dX one too."""
     B, T, H4 = dZ.shape
     D, H = X.shape[2], h0.shape[1]
     dW[:] = 0.0
     dU[:] = 0.0
     db[:] = 0.0
+    dX[:] = 0.0
     for b in range(B):
         for t in range(T):
+            dz = dZ[b, t]
             h_prev = hs[b, t - 1] if t > 0 else h0[b]
             for j in range(H4):
-                dz = dZ[b, t, j]
-                db[j] += dz
-                for d in range(D):
-                    dW[d, j] += X[b, t, d] * dz
-                for k in range(H):
-                    dU[k, j] += h_prev[k] * dz
-            for d in range(D):
-                s = 0.0
+                db[j] += dz[j]
+            for d in range(D):                  # dW += x_t^T dz_t
+                x = X[b, t, d]
                 for j in range(H4):
-                    s += dZ[b, t, j] * W[d, j]
-                dX[b, t, d] = s
+                    dW[d, j] += x * dz[j]
+            for k in range(H):                  # dU += h_{t-1}^T dz_t
+                h = h_prev[k]
+                for j in range(H4):
+                    dU[k, j] += h * dz[j]
+            for j in range(H4):                 # dX_t = dz_t W^T
+                dzj = dz[j]
+                for d in range(D):
+                    dX[b, t, d] += dzj * WT[j, d]
 
 
 def lstm_weight_grads(dZ, X, h0, hs, W):
     """As reference.lstm_weight_grads: (dX, dW, dU, db)."""
-    if h0.shape[1] >= SMALL_UNITS:
+    if not compiled_loop(*h0.shape):
         return reference.lstm_weight_grads(dZ, X, h0, hs, W)
     dX, dW = np.empty_like(X), np.empty_like(W)
     dU = np.empty((h0.shape[1], W.shape[1]), dtype=W.dtype)
     db = np.empty(W.shape[1], dtype=W.dtype)
-    _weight_grads_loop(dZ, np.ascontiguousarray(X), h0, hs, W, dX, dW, dU, db)
+    _weight_grads_loop(dZ, np.ascontiguousarray(X), h0, hs, np.ascontiguousarray(W.T),
+                       dX, dW, dU, db)
     return dX, dW, dU, db
 
 
@@ -300,7 +316,7 @@ def lstm_forward(X, h0, c0, W, U, b):
     H = h0.shape[1]
     XW = input_projection(X, W, b)
     h0, c0 = np.ascontiguousarray(h0), np.ascontiguousarray(c0)
-    if H < SMALL_UNITS:
+    if compiled_loop(B, H):
         gates = np.empty((B, T, 4 * H), dtype=X.dtype)
         cs = np.empty((B, T, H), dtype=X.dtype)
         hs = np.empty((B, T, H), dtype=X.dtype)
@@ -323,14 +339,13 @@ def lstm_forward(X, h0, c0, W, U, b):
 def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
     """As reference.lstm_backward: (dX, dW, dU, db, dh0, dc0)."""
     X, h0, c0, gates, cs, hs = cache
-    H = h0.shape[1]
     dh_T, dc_T = np.ascontiguousarray(dh_T), np.array(dc_T, copy=True)
-    if H < SMALL_UNITS:
+    if compiled_loop(*h0.shape):
         dZ = np.empty_like(gates)
         dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
         has_dhs = dhs is not None
         _backward_loop(dhs if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype), has_dhs,
-                       dh_T, dc_T, gates, cs, c0, U, dZ, dh0, dc0)
+                       dh_T, dc_T, gates, cs, c0, np.ascontiguousarray(U.T), dZ, dh0, dc0)
     else:
         T = X.shape[1]
         dZ_t = np.empty_like(gates)                 # (T, B, 4H), as the cache
