@@ -111,6 +111,12 @@ def test_echo_tutorial_solves_with_a_fixed_seed():
     assert result.solved and result.accuracy == 1.0
 
 
+def test_echo_default_solves_with_a_fixed_seed():
+    result = ECHO.run(ECHO.configs["default"], seed=0)
+    assert result.updates == 1500 and result.settings["learning_rate"] == 0.003
+    assert result.solved and result.accuracy == 1.0
+
+
 def test_echo_rejects_a_partial_echo_without_encoder_decoder():
     with pytest.raises(ValueError, match="encoder_decoder"):
         ECHO.run(dataclasses.replace(ECHO.configs["tutorial"], n_out=2), seed=0)

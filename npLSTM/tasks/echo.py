@@ -103,6 +103,11 @@ ECHO_TUTORIAL = Settings()
 PARTIAL_TUTORIAL = Settings(units=150, epochs=5000, n_out=2, batch_size=21,
                             encoder_decoder=True, solved_at=0.995)
 
-ECHO = Task("echo", {"tutorial": ECHO_TUTORIAL, "default": ECHO_TUTORIAL}, run)
+# Measured with `nplstm sweep echo --seeds 20`: the tutorial's setup reaches
+# 100% on all 20 fresh test sequences in 12 of 20 seeds (the rest 98.6-99.95%);
+# a learning rate of 0.003 in 20 of 20, with the same 1500 updates (so does
+# 1000 epochs, at twice the time).
+ECHO = Task("echo", {"tutorial": ECHO_TUTORIAL,
+                     "default": dataclasses.replace(ECHO_TUTORIAL, learning_rate=0.003)}, run)
 ECHO_PARTIAL = Task("echo-partial", {"tutorial": PARTIAL_TUTORIAL, "default": PARTIAL_TUTORIAL},
                     run)
