@@ -12,7 +12,8 @@ Two shapes of the same recurrence, chosen by size (compiled_loop):
          element-wise gate kernel; NumPy's BLAS needs no SciPy, which
          Numba's np.dot would.
 In both, x W + b for all steps is one GEMM before the loop, and dX, dW, dU
-are one GEMM each after the backward loop, as in reference.py.
+are one GEMM each after the backward loop (loops on the small path), as in
+reference.py; the cache is laid out as reference.py's.
 """
 import math
 
@@ -310,50 +311,43 @@ def lstm_weight_grads(dZ, X, h0, hs, W):
 
 
 def lstm_forward(X, h0, c0, W, U, b):
-    """As reference.lstm_forward: (hs, h_T, c_T, cache). The cache's gates
-    and cell states are (B, T, .) on the small path, (T, B, .) on the large."""
+    """As reference.lstm_forward: (hs, h_T, c_T, cache)."""
     B, T, _ = X.shape
     H = h0.shape[1]
     XW = input_projection(X, W, b)
     h0, c0 = np.ascontiguousarray(h0), np.ascontiguousarray(c0)
+    gates = np.empty((B, T, 4 * H), dtype=X.dtype)
+    cs = np.empty((B, T, H), dtype=X.dtype)
+    hs = np.empty((B, T, H), dtype=X.dtype)
     if compiled_loop(B, H):
-        gates = np.empty((B, T, 4 * H), dtype=X.dtype)
-        cs = np.empty((B, T, H), dtype=X.dtype)
-        hs = np.empty((B, T, H), dtype=X.dtype)
         _forward_loop(XW, h0, c0, U, gates, cs, hs)
-        h_T, c_T = hs[:, -1].copy(), cs[:, -1].copy()
     else:
-        # time-major, so that each step's rows are contiguous for BLAS
-        XW = np.ascontiguousarray(XW.transpose(1, 0, 2))
-        gates = np.empty((T, B, 4 * H), dtype=X.dtype)
-        cs = np.empty((T, B, H), dtype=X.dtype)
-        hs_t = np.empty((T, B, H), dtype=X.dtype)
+        # [:, t] are strided views (rows T steps apart): BLAS and the gate
+        # kernel read and write them in place, no copies.
         h, c = h0, c0
         for t in range(T):
-            _gates_step(XW[t] + h @ U, c, gates[t], cs[t], hs_t[t])
-            h, c = hs_t[t], cs[t]
-        hs, h_T, c_T = np.ascontiguousarray(hs_t.transpose(1, 0, 2)), h.copy(), c.copy()
-    return hs, h_T, c_T, (X, h0, c0, gates, cs, hs)
+            _gates_step(XW[:, t] + h @ U, c, gates[:, t], cs[:, t], hs[:, t])
+            h, c = hs[:, t], cs[:, t]
+    return hs, hs[:, -1].copy(), cs[:, -1].copy(), (X, h0, c0, gates, cs, hs)
 
 
 def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
     """As reference.lstm_backward: (dX, dW, dU, db, dh0, dc0)."""
     X, h0, c0, gates, cs, hs = cache
     dh_T, dc_T = np.ascontiguousarray(dh_T), np.array(dc_T, copy=True)
+    dZ = np.empty_like(gates)
     if compiled_loop(*h0.shape):
-        dZ = np.empty_like(gates)
         dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
         has_dhs = dhs is not None
         _backward_loop(dhs if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype), has_dhs,
                        dh_T, dc_T, gates, cs, c0, np.ascontiguousarray(U.T), dZ, dh0, dc0)
     else:
-        T = X.shape[1]
-        dZ_t = np.empty_like(gates)                 # (T, B, 4H), as the cache
         dh, dc = dh_T, dc_T                         # dc is updated in place
-        for t in reversed(range(T)):
+        for t in reversed(range(X.shape[1])):
             if dhs is not None:
                 dh = dh + dhs[:, t]
-            _gates_step_backward(dh, dc, gates[t], cs[t], cs[t - 1] if t > 0 else c0, dZ_t[t])
-            dh = dZ_t[t] @ U.T
-        dZ, dh0, dc0 = np.ascontiguousarray(dZ_t.transpose(1, 0, 2)), dh, dc
+            _gates_step_backward(dh, dc, gates[:, t], cs[:, t], cs[:, t - 1] if t > 0 else c0,
+                                 dZ[:, t])
+            dh = dZ[:, t] @ U.T
+        dh0, dc0 = dh, dc
     return lstm_weight_grads(dZ, X, h0, hs, W) + (dh0, dc0)
