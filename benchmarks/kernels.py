@@ -6,9 +6,10 @@ against PyTorch's nn.LSTM, measured in the same run.
     python benchmarks/kernels.py --crossover     # where the compiled loop stops winning
     python benchmarks/kernels.py --startup       # compile time, then a cached process
 
-Method: the contenders run in alternation, one call each per round, so that
-a load that comes and goes hits them all alike; each figure is the median
-over rounds. GFLOP/s counts 3 * 2 * T * B * 4H * (D + H) per forward+backward
+Method: the contenders run in alternation, one block of calls each per
+round (each block after one untimed call, so that no contender pays for
+another library's thread pool winding down), so that a load that comes and
+goes hits them all alike; each figure is the median over rounds. GFLOP/s counts 3 * 2 * T * B * 4H * (D + H) per forward+backward
 (forward, and two products backward) and is set against the best NumPy
 matmul rate of this machine, measured in the same run. The machine should be
 otherwise idle: the load average is printed first.
@@ -29,20 +30,21 @@ SIZES = [(1, 1, 5, 20), (7, 5, 100, 20), (21, 5, 100, 150), (64, 100, 128, 256),
          (64, 100, 256, 512)]
 
 
-def median_times(contenders, rounds, min_seconds=0.2):
-    """{name: median seconds per call}, calling each once per round in turn."""
-    for fn in contenders.values():        # warm up (compiles, allocator)
-        fn()
-        fn()
-    # batch several calls per timing when one call is short
+def median_times(contenders, rounds, block_seconds=0.02):
+    """{name: median seconds per call}, the contenders taking turns, one block
+    of calls each per round. Each block starts with one untimed call: another
+    library's thread pool (PyTorch's OpenMP, OpenBLAS) may still be spinning
+    from the previous block, and the first call would pay for the handoff."""
     reps = {}
-    for name, fn in contenders.items():
+    for name, fn in contenders.items():   # warm up (compiles, allocator), size the blocks
+        fn()
         start = time.perf_counter()
         fn()
-        reps[name] = max(1, int(min_seconds / rounds / max(time.perf_counter() - start, 1e-7)))
+        reps[name] = max(1, int(block_seconds / max(time.perf_counter() - start, 1e-7)))
     samples = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
+            fn()
             start = time.perf_counter()
             for _ in range(reps[name]):
                 fn()
@@ -52,7 +54,7 @@ def median_times(contenders, rounds, min_seconds=0.2):
 
 def best_matmul_gflops(dtype, n=2048):
     a = np.random.default_rng(0).normal(size=(n, n)).astype(dtype)
-    t = median_times({"gemm": lambda: a @ a}, rounds=5, min_seconds=0)["gemm"]
+    t = median_times({"gemm": lambda: a @ a}, rounds=5, block_seconds=0)["gemm"]
     return 2 * n ** 3 / t / 1e9
 
 

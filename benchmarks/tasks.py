@@ -66,8 +66,8 @@ def torch_echo(settings, dtype):
             X, y = data.windows(sequence, s.n_in, s.n_out, s.alphabet)
             X, target = torch.tensor(X, dtype=dtype), torch.tensor(y.argmax(-1))
             states = [None, None]
-            for start in range(0, len(X), s.batch_size):
-                rows = slice(start, start + s.batch_size)
+            for first in range(0, len(X), s.batch_size):
+                rows = slice(first, first + s.batch_size)
                 optimizer.zero_grad()
                 out, enc_state = encoder(X[rows], states[0])
                 new_states = [enc_state]
