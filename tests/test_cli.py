@@ -31,6 +31,14 @@ def test_run_shows_progress_unless_quiet():
     assert quiet.stderr == "" and len(quiet.stdout.splitlines()) == 1
 
 
+def test_run_all_runs_the_three_tasks_in_turn():
+    out = nplstm("run", "all", "--epochs", "1", "--quiet", "--json")
+    assert out.returncode == 0, out.stderr
+    records = json.loads(out.stdout.splitlines()[-1])
+    assert [r["task"] for r in records] == ["memory", "echo", "echo-partial"]
+    assert [r["updates"] for r in records] == [2, 3, 1]
+
+
 def test_sweep_reports_a_success_rate(capsys):
     assert cli.main(["sweep", "memory", "--seeds", "2", "--jobs", "1", "--epochs", "2",
                      "--config", "tutorial", "--json"]) == 0

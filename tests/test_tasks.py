@@ -60,6 +60,17 @@ def test_overrides_are_typed_and_checked():
         apply_overrides(settings, {"full_sequence": "maybe"})
 
 
+def test_learning_rate_decay_schedule():
+    from npLSTM.tasks.common import decayed
+    assert decayed(0.001, 0.1, 0, 11) == 0.001
+    assert decayed(0.001, 0.1, 10, 11) == pytest.approx(0.0001, rel=1e-12)
+    assert decayed(0.001, 0.1, 5, 11) == pytest.approx(0.001 * 0.1 ** 0.5, rel=1e-12)
+    assert decayed(0.001, 1.0, 7, 11) == 0.001
+    settings = dataclasses.replace(ECHO.configs["tutorial"], epochs=3, lr_decay=0.25,
+                                   eval_sequences=1)
+    assert ECHO.run(settings, seed=0).updates == 9
+
+
 def test_unknown_task():
     with pytest.raises(ValueError, match="known"):
         tasks.get("copy")

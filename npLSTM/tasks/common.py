@@ -66,6 +66,12 @@ def apply_overrides(settings, overrides):
     return dataclasses.replace(settings, **changes)
 
 
+def decayed(learning_rate, decay, epoch, epochs):
+    """Exponential decay from learning_rate at the first epoch to
+    learning_rate * decay at the last (decay = 1: constant)."""
+    return learning_rate * decay ** (epoch / max(epochs - 1, 1))
+
+
 def seeded(seed):
     """The model's seed and the data generator for one run: independent
     streams of one seed, so the data does not depend on the model's draws."""
@@ -74,14 +80,14 @@ def seeded(seed):
 
 
 def train(epochs, one_epoch, on_epoch=None):
-    """Call one_epoch() -> (loss, accuracy) `epochs` times, timing it, and
+    """Call one_epoch(epoch) -> (loss, accuracy) for each epoch, timing it, and
     report each epoch to on_epoch(epoch, loss, accuracy) when given (the
     callback's own time is not counted). Returns (history, seconds)."""
     history = {"loss": [], "accuracy": []}
     seconds = 0.0
     for epoch in range(epochs):
         start = time.perf_counter()
-        loss, accuracy = one_epoch()
+        loss, accuracy = one_epoch(epoch)
         seconds += time.perf_counter() - start
         history["loss"].append(loss)
         history["accuracy"].append(accuracy)

@@ -18,7 +18,7 @@ from .. import data
 from ..layers import LSTM, Dense, RepeatVector, TimeDistributed
 from ..model import Sequential
 from ..optimizers import Adam
-from .common import Result, Task, seeded, train
+from .common import Result, Task, decayed, seeded, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Settings:
     batch_size: int = 7              # fixed (stateful) batch size; divides the samples
     encoder_decoder: bool = False    # LSTM -> RepeatVector -> LSTM instead of one LSTM
     learning_rate: float = 0.001     # Adam's, Keras default
+    lr_decay: float = 1.0            # the learning rate decays exponentially to
+                                     # learning_rate * lr_decay by the last epoch
     eval_sequences: int = 20         # fresh sequences the accuracy is averaged over
     solved_at: float = 1.0           # mean accuracy that counts as solved
 
@@ -85,7 +87,9 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     model_seed, rng = seeded(seed)
     model = build_model(settings, model_seed, dtype)
 
-    def one_epoch():
+    def one_epoch(epoch):
+        model.optimizer.learning_rate = decayed(settings.learning_rate, settings.lr_decay,
+                                                epoch, settings.epochs)
         X, y = framed(settings, rng, dtype)
         history = model.fit(X, y, epochs=1, batch_size=settings.batch_size, shuffle=False,
                             verbose=0)

@@ -83,7 +83,7 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     model = build_model(settings, model_seed, dtype)
     sequences = framed(settings, dtype)
 
-    def one_epoch():
+    def one_epoch(epoch):
         losses, accuracies = [], []
         for X, y in sequences:
             history = model.fit(X, y, epochs=1, batch_size=1, shuffle=False, verbose=0)
