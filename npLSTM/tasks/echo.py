@@ -113,5 +113,12 @@ PARTIAL_TUTORIAL = Settings(units=150, epochs=5000, n_out=2, batch_size=21,
 # 1000 epochs, at twice the time).
 ECHO = Task("echo", {"tutorial": ECHO_TUTORIAL,
                      "default": dataclasses.replace(ECHO_TUTORIAL, learning_rate=0.003)}, run)
-ECHO_PARTIAL = Task("echo-partial", {"tutorial": PARTIAL_TUTORIAL, "default": PARTIAL_TUTORIAL},
-                    run)
+# Measured with `nplstm sweep echo-partial --seeds 20` (mean accuracy on 20
+# fresh sequences at least 99.5%): the tutorial's setup 16 of 20 (the rest
+# 99.40%); a learning rate of 0.002, 16 of 20; 10000 epochs, 18 of 20, its
+# failures (98.8-98.9%) on other seeds than at 5000: the weights still move
+# at the end. 10000 epochs with the learning rate decaying to a tenth: 20 of
+# 20, worst 99.76%, mean 99.96%.
+ECHO_PARTIAL = Task("echo-partial", {
+    "tutorial": PARTIAL_TUTORIAL,
+    "default": dataclasses.replace(PARTIAL_TUTORIAL, epochs=10000, lr_decay=0.1)}, run)
