@@ -79,6 +79,17 @@ def seeded(seed):
     return model_seed, np.random.default_rng(data_seed)
 
 
+def warm_up(model, X, y):
+    """Compile the model's kernels before the clock starts (Numba compiles a
+    kernel at its first call, or loads it from its cache): one backward pass,
+    which changes nothing, and one Adam update of a scratch array. Training
+    then times training, not compiling."""
+    model.backprop(X, y)
+    scratch = np.zeros(1, dtype=model.dtype)
+    model.kernels.adam_update(scratch, scratch, scratch, np.ones_like(scratch),
+                              0.0, 0.9, 0.999, 1e-7)
+
+
 def train(epochs, one_epoch, on_epoch=None):
     """Call one_epoch(epoch) -> (loss, accuracy) for each epoch, timing it, and
     report each epoch to on_epoch(epoch, loss, accuracy) when given (the

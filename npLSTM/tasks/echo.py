@@ -18,7 +18,7 @@ from .. import data
 from ..layers import LSTM, Dense, RepeatVector, TimeDistributed
 from ..model import Sequential
 from ..optimizers import Adam
-from .common import Result, Task, decayed, seeded, train
+from .common import Result, Task, decayed, seeded, train, warm_up
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +86,9 @@ def evaluate(model, settings, rng, dtype):
 def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None):
     model_seed, rng = seeded(seed)
     model = build_model(settings, model_seed, dtype)
+    s = settings
+    warm_up(model, np.zeros((s.batch_size, s.n_in, s.alphabet), dtype),
+            data.one_hot(np.zeros((s.batch_size, s.n_out), int), s.alphabet, dtype))
 
     def one_epoch(epoch):
         model.optimizer.learning_rate = decayed(settings.learning_rate, settings.lr_decay,

@@ -19,7 +19,7 @@ from .. import data
 from ..layers import LSTM, Dense, TimeDistributed
 from ..model import Sequential
 from ..optimizers import Adam
-from .common import Result, Task, seeded, train
+from .common import Result, Task, seeded, train, warm_up
 
 SEQUENCES = ([3, 0, 1, 2, 3], [4, 0, 1, 2, 4])
 N_FEATURES = 5
@@ -82,6 +82,7 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     model_seed, _ = seeded(seed)
     model = build_model(settings, model_seed, dtype)
     sequences = framed(settings, dtype)
+    warm_up(model, sequences[0][0][:1], sequences[0][1][:1])
 
     def one_epoch(epoch):
         losses, accuracies = [], []
