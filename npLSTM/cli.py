@@ -106,7 +106,10 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="nplstm",
         description="npLSTM: a from-scratch LSTM engine. Run the classic LSTM memory "
-                    "demonstrations (shared/TASKS.md) and sweep them over seeds.")
+                    "demonstrations of the Keras tutorials (memory: remember a symbol "
+                    "across a gap; echo: echo a window of random integers; echo-partial: "
+                    "echo its first 2 with an encoder-decoder) and sweep them over seeds. "
+                    "The README explains each task and its configurations.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def task_options(p, with_seed=True):

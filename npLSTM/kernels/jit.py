@@ -6,8 +6,8 @@ the equations; this file only says how the loops are shaped for speed.
 
 Two shapes of the same recurrence, chosen by size (compiled_loop):
   small  the whole time loop in one compiled call: the product h U written
-         out as loops, gate math fused, no Python per step. Below a few
-         hundred units a BLAS call per step costs more than it saves.
+         out as loops, gate math fused, no Python per step. Where batch and
+         units are small, a BLAS call per step costs more than it saves.
   large  per step one BLAS GEMM from NumPy (h U, dz U^T) around a compiled
          element-wise gate kernel; NumPy's BLAS needs no SciPy, which
          Numba's np.dot would.
@@ -307,7 +307,6 @@ def lstm_weight_grads(dZ, X, h0, hs, W):
     _weight_grads_loop(dZ, np.ascontiguousarray(X), h0, hs, np.ascontiguousarray(W.T),
                        dX, dW, dU, db)
     return dX, dW, dU, db
-
 
 
 def lstm_forward(X, h0, c0, W, U, b):
