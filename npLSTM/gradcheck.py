@@ -114,7 +114,8 @@ def gradcheck(model, X, y, *, step=5e-3, floor=1e-5, max_entries=None, seed=0,
     X = model._as_input(X).copy()
     y = model._as_target(y, X)
     original_states = model._get_states()
-    states_used = list(original_states)     # the arrays the checks perturb
+    states_used = [None if s is None else tuple(a.copy() for a in s)   # the arrays
+                   for s in original_states]                           # the checks perturb
     rng = np.random.default_rng(seed)
     options = dict(step=step, floor=floor, max_entries=max_entries, rng=rng)
 

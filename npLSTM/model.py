@@ -205,19 +205,21 @@ class Sequential:
             X = layer.forward(X)
         return X
 
+    def _loss(self, outputs, y):
+        """(loss, gradient): on the head's logits when the loss is fused with
+        its activation, on the outputs otherwise."""
+        fused = self.loss.head_activation is not None
+        return self.loss.compute(self.kernels, self.layers[-1].logits if fused else outputs, y)
+
     def _loss_and_backward(self, X, y):
         """Forward, loss, backward: every layer holds its gradients afterwards."""
         outputs = self._forward(X)
+        loss, d = self._loss(outputs, y)
         head, *rest = reversed(self.layers)
-        if self.loss.head_activation is None:
-            loss, d = self.loss.compute(self.kernels, outputs, y)
-            d = head.backward(d)
-        else:
-            loss, d = self.loss.compute(self.kernels, head.logits, y)
-            d = head.backward_logits(d)
+        d = head.backward(d) if self.loss.head_activation is None else head.backward_logits(d)
         for layer in rest:
             d = layer.backward(d)
-        return float(loss), outputs, d
+        return loss, outputs, d
 
     def _grads(self):
         return [g for layer in self.layers for g in layer.grads]
@@ -242,8 +244,7 @@ class Sequential:
 
     def _evaluate_step(self, X, y):
         outputs = self._forward(X)
-        logits = outputs if self.loss.head_activation is None else self.layers[-1].logits
-        return self.loss.compute(self.kernels, logits, y)[0], outputs
+        return self._loss(outputs, y)[0], outputs
 
     def _run_batches(self, step, X, y, batch_size, order=None):
         """Apply step(X_batch, y_batch) -> (loss, outputs) batch by batch, in
@@ -372,11 +373,14 @@ class Sequential:
             layer.reset_states()
 
     def _get_states(self):
-        return [layer.get_states() for layer in self.layers]
+        """Every layer's state, by reference: a forward pass replaces a state
+        with new arrays and never writes into the old ones, so this snapshot
+        stays valid to restore without copying anything."""
+        return [layer.states for layer in self.layers]
 
     def _set_states(self, states):
         for layer, s in zip(self.layers, states):
-            layer.set_states(s)
+            layer.states = s
 
 
 def _as_real_array(a, name, dtype):

@@ -51,14 +51,12 @@ class Layer:
         self.output_shape = None
         self.params = []
         self.grads = []
-        self.built = False
 
     def build(self, input_shape, rng, dtype, kernels):
         """Create the parameters for per-sample input_shape, drawing from rng;
         compute with `kernels` (a module of npLSTM.kernels); return the
         output shape."""
         self.kernels = kernels
-        self.built = True
         self.output_shape = self.compute_output_shape(input_shape)
         return self.output_shape
 
@@ -73,15 +71,13 @@ class Layer:
 
     # Layers without recurrent state need nothing of the following.
     stateful = False
+    states = None          # the carried state; a forward pass replaces it, never writes into it
 
     def reset_states(self, states=None):
         pass
 
     def get_states(self):
         return None
-
-    def set_states(self, states):
-        pass
 
 
 def glorot_uniform(rng, shape, dtype):

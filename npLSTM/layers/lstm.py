@@ -83,9 +83,6 @@ class LSTM(Layer):
         """A copy of the carried (h, c), or None when it is all zeros."""
         return None if self.states is None else tuple(s.copy() for s in self.states)
 
-    def set_states(self, states):
-        self.states = None if states is None else tuple(s.copy() for s in states)
-
     def reset_states(self, states=None):
         """Zero the carried state or, like Keras, set it to states = (h, c)."""
         if states is None:
