@@ -1,4 +1,5 @@
-"""The `nplstm` command: run the reference tasks, sweep them over seeds."""
+"""The `nplstm` command: run the reference tasks, sweep them over seeds,
+look inside a trained model."""
 import argparse
 import json
 import os
@@ -6,6 +7,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+
+import numpy as np
 
 from . import tasks
 from .tasks.common import apply_overrides
@@ -32,7 +35,18 @@ def settings_for(task, args):
     return settings, label
 
 
-def run_one(task, args, quiet):
+def require_plotting(args):
+    """Fail before any training when --plot is asked for without matplotlib."""
+    if getattr(args, "plot", None):
+        from .plots import require_matplotlib
+        try:
+            require_matplotlib()
+        except ImportError as error:
+            raise ValueError(f"--plot: {error}") from None
+
+
+def train_one(task, args, quiet):
+    """Train and evaluate the task as the arguments say: (Result, model)."""
     settings, label = settings_for(task, args)
     bar = None
     on_epoch = None
@@ -44,26 +58,76 @@ def run_one(task, args, quiet):
             bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}", refresh=False)
             bar.update(1)
     try:
-        result = task.run(settings, seed=args.seed, dtype=args.dtype, config=label,
+        return task.train(settings, seed=args.seed, dtype=args.dtype, config=label,
                           on_epoch=on_epoch)
     finally:
         if bar is not None:
             bar.close()
-    return result
 
 
 def command_run(args):
+    require_plotting(args)
     names = list(tasks.TASKS) if args.task == "all" else [args.task]
+    if args.save and len(names) > 1:
+        raise ValueError("--save keeps one model: name one task, not 'all'")
     results = []
     for name in names:
-        result = run_one(tasks.get(name), args, args.quiet or args.json)
+        result, model = train_one(tasks.get(name), args, args.quiet or args.json)
         if not args.quiet:
             print("\n".join(result.report))
         print(result.summary())
         results.append(result)
+        if args.save:
+            model.save(args.save)
+            print(f"model saved to {args.save}")
+    if args.plot:
+        from .plots import plot_history
+        plot_history(results, args.plot)
+        print(f"training curves drawn in {args.plot}")
     if args.json:
         payload = [r.to_json() for r in results]
         print(json.dumps(payload[0] if len(payload) == 1 else payload))
+    return 0
+
+
+def command_inspect(args):
+    from . import inspection
+    from .saving import load_model
+    require_plotting(args)
+    task = tasks.get(args.task)
+    settings, _ = settings_for(task, args)
+    if args.model:
+        model = load_model(args.model)
+        print(f"model loaded from {args.model}")
+    else:
+        result, model = train_one(task, args, args.quiet or args.json)
+        print(result.summary())
+    if not (args.quiet or args.json):
+        model.summary()
+    # The probe sequences come from a third stream of the seed, apart from the
+    # two of training (tasks.common.seeded).
+    rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(3)[2])
+    try:
+        seen = inspection.inspect(task, model, settings, rng, marked=args.mark)
+    except ValueError as error:
+        if not args.model:
+            raise
+        raise ValueError(f"the model in {args.model} does not take {task.name}'s data with "
+                         f"these settings: {error}") from None
+    print("\n".join(inspection.describe(seen)))
+    if args.csv:
+        inspection.write_csv(seen, args.csv)
+        print(f"gates and states written to {args.csv}")
+    if args.plot:
+        from .plots import plot_inspection
+        plot_inspection(seen, args.plot)
+        print(f"heat maps drawn in {args.plot}")
+    if args.json:
+        print(json.dumps({"task": task.name, "sequences": seen.titles, "layers": [
+            {"layer": layer.name, "context_step": layer.context_step,
+             "context_units": layer.context_units,
+             "spread": [float(layer.spread[u]) for u in layer.context_units]}
+            for layer in seen.layers]}))
     return 0
 
 
@@ -140,7 +204,37 @@ def build_parser():
     task_options(run)
     run.add_argument("--quiet", action="store_true",
                      help="no progress bar and no predictions: only the summary line")
+    run.add_argument("--plot", metavar="PNG",
+                     help="draw the training loss and accuracy per epoch into this image "
+                          "(needs matplotlib: pip install \"npLSTM[plot]\")")
+    run.add_argument("--save", metavar="NPZ",
+                     help="save the trained model to this file (for nplstm inspect --model)")
     run.set_defaults(handler=command_run)
+
+    look = sub.add_parser(
+        "inspect", help="look inside a trained model: gates, cell and hidden states",
+        description="Train a task (or load a model saved by nplstm run --save), run it "
+                    "over the task's sequences and record, at every step, each LSTM "
+                    "unit's input, forget and output gates, candidate, cell state and "
+                    "hidden state. Prints the context units: those whose cell state "
+                    "differs most between the sequences where the task needs its memory "
+                    "(memory: after the third step, before the step where A and B need "
+                    "different answers; echo tasks: after the last step).")
+    look.add_argument("task", choices=sorted(tasks.TASKS))
+    task_options(look)
+    look.add_argument("--model", metavar="NPZ",
+                      help="load this model instead of training one; the task's settings "
+                           "(--config, --set) must frame data its way")
+    look.add_argument("--plot", metavar="PNG",
+                      help="draw the heat maps into this image (needs matplotlib: "
+                           "pip install \"npLSTM[plot]\")")
+    look.add_argument("--csv", metavar="CSV",
+                      help="write every value, one row per sequence, layer, step and unit")
+    look.add_argument("--mark", type=int, default=3,
+                      help="how many context units to name per layer (default: %(default)s)")
+    look.add_argument("--quiet", action="store_true",
+                      help="no progress bar and no model summary")
+    look.set_defaults(handler=command_inspect)
 
     sweep = sub.add_parser(
         "sweep", help="run a task over many seeds in parallel and report its success rate",
@@ -160,7 +254,7 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("epochs", "seeds", "jobs"):
+    for name in ("epochs", "seeds", "jobs", "mark"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             parser.error(f"--{name} must be a positive integer, got {value}")

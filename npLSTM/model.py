@@ -9,13 +9,15 @@ One training step (train_on_batch, and each batch of fit):
 Stateful LSTMs carry their final state into the next call (Keras semantics);
 the gradient stops at each call's boundary (truncated BPTT).
 """
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import kernels, losses, optimizers
-from .layers import Layer
+from .layers import LSTM, Layer
 from .layers.base import positive_int
+from .layers.lstm import LSTMTrace
 
 DTYPES = ("float32", "float64")
 
@@ -142,6 +144,60 @@ class Sequential:
         self.optimizer = optimizers.get(optimizer)
         self.optimizer.kernels = self.kernels
         self.metrics = ("accuracy",) if metrics else ()
+
+    # Looking inside -----------------------------------------------------------
+
+    @property
+    def layer_names(self):
+        """Keras-style names, in layer order: lstm, lstm_1, dense, time_distributed, ..."""
+        names, seen = [], {}
+        for layer in self.layers:
+            base = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(layer).__name__).lower()
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            names.append(base if count == 0 else f"{base}_{count}")
+        return names
+
+    def summary(self, print_fn=print):
+        """Print each layer's name and type, output shape and parameter count,
+        then the totals, as Keras prints them. The batch dimension shows as
+        None unless the batch size is fixed (batch_input_shape)."""
+        if not self.built:
+            raise ValueError("this model is not built yet: give the first layer input_shape "
+                             "or batch_input_shape, or call it on data first")
+        rows = [(" Layer (type)", "Output Shape", "Param #")] + [
+            (f" {name} ({type(layer).__name__})", str((self.batch_size,) + layer.output_shape),
+             str(sum(p.size for p in layer.params)))
+            for name, layer in zip(self.layer_names, self.layers)]
+        widths = [max(len(r[k]) for r in rows) + 4 for k in range(3)]
+        width = sum(widths)
+        lines = [f"{cells[0]:<{widths[0]}}{cells[1]:<{widths[1]}}{cells[2]}" for cells in rows]
+        total = self._flat.size
+        print_fn("\n".join(['Model: "sequential"', "_" * width, lines[0], "=" * width,
+                             *lines[1:], "=" * width,
+                             f"Total params: {total:,}", f"Trainable params: {total:,}",
+                             "Non-trainable params: 0", "_" * width]))
+
+    def trace(self, X, batch_size=None):
+        """Run X forward, batch by batch as predict does, and return what every
+        LSTM layer computed at every step: a list of LSTMTrace, one per LSTM
+        layer in order, each array (samples, timesteps, units). Stateful layers
+        advance their state as in predict: reset_states() first to trace from
+        zeros. The outputs of the pass are the same as predict's."""
+        X = self._as_input(X)
+        batch_size = self._batch_size(len(X), batch_size)
+        lstms = [(name, layer) for name, layer in zip(self.layer_names, self.layers)
+                 if isinstance(layer, LSTM)]
+        if not lstms:
+            raise ValueError("trace shows LSTM layers, and this model has none")
+        batches = []
+        for start in range(0, len(X), batch_size):
+            self._forward(X[start:start + batch_size])
+            batches.append([layer.trace(name) for name, layer in lstms])
+        return [LSTMTrace(per_batch[0].layer, *(
+                    np.concatenate([getattr(t, field) for t in per_batch])
+                    for field in LSTMTrace.QUANTITIES + ("initial_hidden", "initial_cell")))
+                for per_batch in zip(*batches)]
 
     # Checking input -------------------------------------------------------------
 

@@ -68,3 +68,42 @@ def test_help_describes_every_command():
     run_help = nplstm("run", "--help").stdout
     for option in ("--config", "--seed", "--epochs", "--dtype", "--set", "--json", "--quiet"):
         assert option in run_help
+
+
+def test_run_saves_the_model_and_draws_its_curves_for_inspect(tmp_path):
+    model, curves = tmp_path / "m.npz", tmp_path / "curves.png"
+    out = nplstm("run", "memory", "--epochs", "4", "--quiet", "--save", str(model),
+                 "--plot", str(curves))
+    assert out.returncode == 0, out.stderr
+    assert curves.read_bytes()[:4] == b"\x89PNG" and model.exists()
+    out = nplstm("inspect", "memory", "--model", str(model), "--quiet", "--json",
+                 "--csv", str(tmp_path / "s.csv"), "--plot", str(tmp_path / "g.png"), "--mark", "2")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"model loaded from {model}"
+    assert lines[1].startswith("lstm: the units whose cell state differs most across the 2 "
+                               "sequences after step 2 (counting from 0; input 1)")
+    record = json.loads(lines[-1])
+    assert record["layers"][0]["context_step"] == 2
+    assert len(record["layers"][0]["context_units"]) == 2
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 1 + 2 * 4 * 20
+
+
+def test_inspect_trains_and_prints_the_summary_and_context_units():
+    out = nplstm("inspect", "echo", "--epochs", "2", "--set", "eval_sequences=1")
+    assert out.returncode == 0, out.stderr
+    assert "echo [custom] seed 0" in out.stdout and "Total params: 11,780" in out.stdout
+    assert "sequences: window 1: " in out.stdout
+
+
+def test_inspect_names_a_model_that_does_not_fit_the_task(tmp_path):
+    nplstm("run", "memory", "--epochs", "1", "--quiet", "--save", str(tmp_path / "m.npz"))
+    out = nplstm("inspect", "echo", "--model", str(tmp_path / "m.npz"))
+    assert out.returncode == 2
+    assert "does not take echo's data with these settings" in out.stderr
+
+
+def test_run_all_cannot_save_one_model(tmp_path):
+    out = nplstm("run", "all", "--save", str(tmp_path / "m.npz"))
+    assert out.returncode == 2 and "--save keeps one model" in out.stderr

@@ -1,7 +1,31 @@
 """The LSTM layer: owns W, U, b and the recurrent state; the math is in kernels."""
+from dataclasses import dataclass
+
 import numpy as np
 
 from .base import Layer, glorot_uniform, orthogonal, positive_int
+
+
+@dataclass
+class LSTMTrace:
+    """What one LSTM layer computed at every step of a pass (Sequential.trace).
+
+    Every array is (B, T, H): sample, step, unit. With i, f, g, o read from
+    these arrays, the layer's equations hold as the kernels computed them:
+        cell[:, t]   = f * cell[:, t-1] + i * g      (before step 0: initial_cell)
+        hidden[:, t] = o * tanh(cell[:, t])
+    """
+    layer: str                # the layer's name in the model (as summary() prints it)
+    input_gate: np.ndarray    # i: how much of the candidate enters the cell
+    forget_gate: np.ndarray   # f: how much of the old cell state is kept
+    candidate: np.ndarray     # g: the new content offered to the cell, in (-1, 1)
+    output_gate: np.ndarray   # o: how much of tanh(cell) is shown as the output
+    cell: np.ndarray          # c: the cell state after each step, the memory
+    hidden: np.ndarray        # h: the output after each step
+    initial_hidden: np.ndarray  # h0 (B, H): the state before the first step
+    initial_cell: np.ndarray    # c0 (B, H)
+
+    QUANTITIES = ("input_gate", "forget_gate", "candidate", "output_gate", "cell", "hidden")
 
 
 class LSTM(Layer):
@@ -64,6 +88,12 @@ class LSTM(Layer):
         if self.stateful:
             self.states = (h, c)
         return hs if self.return_sequences else h
+
+    def trace(self, name):
+        """The gates and states of the last forward pass, as an LSTMTrace."""
+        _, h0, c0, gates, cs, hs = self._cache
+        i, f, g, o = np.split(gates, 4, axis=2)
+        return LSTMTrace(name, i, f, g, o, cs, hs, h0, c0)
 
     def backward(self, dy):
         W, U, _ = self.params

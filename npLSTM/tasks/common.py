@@ -34,15 +34,41 @@ class Result:
 
 
 @dataclasses.dataclass(frozen=True)
+class Probe:
+    """Inputs to look inside a trained model with (npLSTM.inspection).
+
+    X is fed in the model's own framing and batch size from a reset state;
+    the first len(titles) sequences of it are shown. When samples_are_steps,
+    the samples of X are the successive steps of one sequence (the memory
+    tutorial's one-step samples), so they are joined into one.
+    """
+    X: np.ndarray
+    titles: list           # one per sequence shown
+    step_labels: list      # per sequence shown: one label per input step
+    samples_are_steps: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class Task:
-    """A reference problem: its configurations and the function that runs it,
-    runner(name, settings, seed, dtype, config, on_epoch) -> Result."""
+    """A reference problem: its configurations, the function that trains and
+    evaluates it, runner(name, settings, seed, dtype, config, on_epoch) ->
+    (Result, model), and what to look inside the trained model with:
+    probes(settings, rng, dtype) -> [Probe], and the step of each LSTM layer
+    where the cell state must carry the context (an index, negative from
+    the end)."""
     name: str
     configs: dict          # "tutorial" and "default" -> settings dataclass
     runner: Callable
+    probes: Callable
+    context_step: int
+
+    def train(self, settings, seed=0, dtype="float64", config="custom", on_epoch=None):
+        """Train and evaluate: (Result, the trained model)."""
+        return self.runner(self.name, settings, seed, dtype, config, on_epoch)
 
     def run(self, settings, seed=0, dtype="float64", config="custom", on_epoch=None):
-        return self.runner(self.name, settings, seed, dtype, config, on_epoch)
+        """Train and evaluate: the Result."""
+        return self.train(settings, seed, dtype, config, on_epoch)[0]
 
 
 def apply_overrides(settings, overrides):

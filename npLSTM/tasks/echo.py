@@ -18,7 +18,7 @@ from .. import data
 from ..layers import LSTM, Dense, RepeatVector, TimeDistributed
 from ..model import Sequential
 from ..optimizers import Adam
-from .common import Result, Task, decayed, seeded, train, warm_up
+from .common import Probe, Result, Task, decayed, seeded, train, warm_up
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,10 +103,21 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     report, accuracy = evaluate(model, settings, rng, dtype)
     return Result(name, config, seed, dtype, dataclasses.asdict(settings), settings.epochs,
                   model.optimizer.iterations, seconds, accuracy,
-                  accuracy >= settings.solved_at, report, history)
+                  accuracy >= settings.solved_at, report, history), model
+
+
+def probes(settings, rng, dtype, shown=3):
+    """The windows of one fresh sequence; the first `shown` are looked at."""
+    X, y = framed(settings, rng, dtype)
+    windows, echoes = data.one_hot_decode(X[:shown]), data.one_hot_decode(y[:shown])
+    return [Probe(X, [f"window {k + 1}: {' '.join(map(str, w))} -> {' '.join(map(str, e))}"
+                      for k, (w, e) in enumerate(zip(windows, echoes))],
+                  [[str(s) for s in w] for w in windows])]
 
 
 ECHO_TUTORIAL = Settings()
+# In both echo tasks the context is the cell state after the last step: what
+# the layer hands on (in echo-partial, the encoder's to the decoder).
 PARTIAL_TUTORIAL = Settings(units=150, epochs=5000, n_out=2, batch_size=21,
                             encoder_decoder=True, solved_at=0.995)
 
@@ -115,7 +126,8 @@ PARTIAL_TUTORIAL = Settings(units=150, epochs=5000, n_out=2, batch_size=21,
 # a learning rate of 0.003 in 20 of 20, with the same 1500 updates (so does
 # 1000 epochs, at twice the time).
 ECHO = Task("echo", {"tutorial": ECHO_TUTORIAL,
-                     "default": dataclasses.replace(ECHO_TUTORIAL, learning_rate=0.003)}, run)
+                     "default": dataclasses.replace(ECHO_TUTORIAL, learning_rate=0.003)},
+            run, probes, context_step=-1)
 # Measured with `nplstm sweep echo-partial --seeds 20` (mean accuracy on 20
 # fresh sequences at least 99.5%): the tutorial's setup 16 of 20 (the rest
 # 99.40%); a learning rate of 0.002, 16 of 20; 10000 epochs, 18 of 20, its
@@ -124,4 +136,5 @@ ECHO = Task("echo", {"tutorial": ECHO_TUTORIAL,
 # 20, worst 99.76%, mean 99.96%.
 ECHO_PARTIAL = Task("echo-partial", {
     "tutorial": PARTIAL_TUTORIAL,
-    "default": dataclasses.replace(PARTIAL_TUTORIAL, epochs=10000, lr_decay=0.1)}, run)
+    "default": dataclasses.replace(PARTIAL_TUTORIAL, epochs=10000, lr_decay=0.1)},
+    run, probes, context_step=-1)

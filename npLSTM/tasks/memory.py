@@ -19,7 +19,7 @@ from .. import data
 from ..layers import LSTM, Dense, TimeDistributed
 from ..model import Sequential
 from ..optimizers import Adam
-from .common import Result, Task, seeded, train, warm_up
+from .common import Probe, Result, Task, seeded, train, warm_up
 
 SEQUENCES = ([3, 0, 1, 2, 3], [4, 0, 1, 2, 4])
 N_FEATURES = 5
@@ -96,7 +96,17 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     history, seconds = train(settings.epochs, one_epoch, on_epoch)
     report, accuracy = evaluate(model, settings, dtype)
     return Result(name, config, seed, dtype, dataclasses.asdict(settings), settings.epochs,
-                  model.optimizer.iterations, seconds, accuracy, accuracy == 1.0, report, history)
+                  model.optimizer.iterations, seconds, accuracy, accuracy == 1.0, report,
+                  history), model
 
 
-TASK = Task("memory", CONFIGS, run)
+def probes(settings, rng, dtype):
+    """A and B, each one sequence of 4 input steps."""
+    return [Probe(X, [f"{name} = {' '.join(map(str, seq))}"], [[str(s) for s in seq[:-1]]],
+                  samples_are_steps=True)
+            for name, seq, (X, _) in zip("AB", SEQUENCES, framed(settings, dtype))]
+
+
+# The context: the cell state after the third step ("1"), which the fourth
+# step ("2") needs to answer 3 for A and 4 for B.
+TASK = Task("memory", CONFIGS, run, probes, context_step=-2)
