@@ -91,14 +91,15 @@ def compare(name, loss, array, analytic, *, step, floor, max_entries, rng):
     return Check(name, len(indices), array.size, *worst)
 
 
-def gradcheck(model, X, y, *, step=5e-3, floor=1e-5, max_entries=None, seed=0,
-              inputs=True, states=True):
+def gradcheck(model, X, y, *, sample_weight=None, step=5e-3, floor=1e-5, max_entries=None,
+              seed=0, inputs=True, states=True):
     """Compare every gradient of a compiled float64 model with finite differences.
 
     model        a compiled npLSTM.Sequential with dtype float64 (float32's 7
                  digits cannot resolve a finite difference to 1e-7)
     X, y         one batch; the loss is computed from the model's current
                  recurrent state, which is left unchanged
+    sample_weight  as in Sequential.fit
     step, floor  see the module docstring
     max_entries  check at most this many entries per array, drawn with
                  numpy's Generator(seed); None checks every entry
@@ -110,9 +111,10 @@ def gradcheck(model, X, y, *, step=5e-3, floor=1e-5, max_entries=None, seed=0,
     """
     if model.dtype != np.float64:
         raise ValueError(f"gradcheck needs a float64 model, this one is {model.dtype}")
-    result = model.backprop(X, y)
+    result = model.backprop(X, y, sample_weight)
     X = model._as_input(X).copy()
     y = model._as_target(y, X)
+    sample_weight = model._as_sample_weight(sample_weight, X)
     original_states = model._get_states()
     states_used = [None if s is None else tuple(a.copy() for a in s)   # the arrays
                    for s in original_states]                           # the checks perturb
@@ -121,7 +123,7 @@ def gradcheck(model, X, y, *, step=5e-3, floor=1e-5, max_entries=None, seed=0,
 
     def loss():
         model._set_states(states_used)
-        return model._evaluate_step(X, y)[0]
+        return model._evaluate_step(X, y, sample_weight)[0]
 
     checks = []
     grads = iter(result.grads)

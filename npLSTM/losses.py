@@ -9,6 +9,8 @@ softmax Dense. MSE works on the outputs of any last layer.
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Loss:
@@ -21,10 +23,34 @@ class Loss:
     def is_classification(self):
         return self.head_activation is not None
 
-    def compute(self, kernels, values, targets):
-        """(loss, gradient) with a backend's kernels (a module of npLSTM.kernels)."""
-        loss, grad = getattr(kernels, self.kernel)(values, targets)
+    def compute(self, kernels, values, targets, weights=None):
+        """(loss, gradient) with a backend's kernels (a module of npLSTM.kernels);
+        weights: each row's share of the loss (row_weights), None for the mean."""
+        loss, grad = getattr(kernels, self.kernel)(values, targets, weights)
         return float(loss), grad
+
+
+def row_weights(rows, mask=None, sample_weight=None, dtype="float64"):
+    """Each output row's share of the loss, as Keras divides it, or None for
+    the plain mean (neither mask nor sample weights).
+
+    rows           the shape of the rows: the output's shape without its last axis
+    mask           (rows) of bool, True where the step counts, or None
+    sample_weight  (batch,) or (rows), or None: ones
+
+    Without a mask, L = sum_r w_r l_r / R over all R rows; with one,
+    L = sum_r m_r w_r l_r / sum_r m_r: masked rows weigh nothing, and the
+    mean is over the rows that count (0 when none does).
+    """
+    if mask is None and sample_weight is None:
+        return None
+    w = np.ones(rows, dtype=dtype)
+    if sample_weight is not None:
+        w = w * sample_weight.reshape(sample_weight.shape + (1,) * (len(rows) - sample_weight.ndim))
+    if mask is None:
+        return w / w.size
+    counted = int(mask.sum())
+    return w * mask / counted if counted else np.zeros(rows, dtype=dtype)
 
 
 LOSSES = {

@@ -51,13 +51,16 @@ class Backprop:
     states: list          # dL/d(h0, c0) of each stateful LSTM, in layer order
 
 
-def _count_correct(outputs, targets):
+def _count_correct(outputs, targets, mask=None):
     """Correct predictions and their number: argmax over classes when there
-    are several outputs per step, a 0.5 threshold when there is one."""
+    are several outputs per step, a 0.5 threshold when there is one; only
+    the steps that count under the mask."""
     if outputs.shape[-1] > 1:
         hits = outputs.argmax(axis=-1) == targets.argmax(axis=-1)
     else:
-        hits = (outputs > 0.5) == (targets > 0.5)
+        hits = ((outputs > 0.5) == (targets > 0.5))[..., 0]
+    if mask is not None:
+        return int(hits[mask].sum()), int(mask.sum())
     return int(hits.sum()), hits.size
 
 
@@ -233,6 +236,21 @@ class Sequential:
                                  f"to {sums.max():g}")
         return y
 
+    def _as_sample_weight(self, sample_weight, X):
+        """None, or weights of shape (samples,) or (samples,) + the output's
+        steps: finite and not negative."""
+        if sample_weight is None:
+            return None
+        w = _as_real_array(sample_weight, "sample_weight", self.dtype)
+        per_step = (len(X),) + self.output_shape[:-1]
+        if w.shape not in ((len(X),), per_step):
+            raise ValueError(f"sample_weight must have shape {(len(X),)} (one weight per sample)"
+                             + (f" or {per_step} (one per output step)" if len(per_step) > 1
+                                else "") + f", got {w.shape}")
+        if w.size and w.min() < 0:
+            raise ValueError(f"sample_weight must not be negative, got {w.min():g}")
+        return w
+
     def _batch_size(self, n, batch_size):
         """The batch size to use for n samples, checked against a fixed one."""
         if batch_size is None:
@@ -257,20 +275,29 @@ class Sequential:
     # Passes -------------------------------------------------------------------
 
     def _forward(self, X):
+        """Every layer in turn. The mask (which steps count, from a Masking
+        layer) goes along; the one that comes out weighs the loss."""
+        mask = None
         for layer in self.layers:
-            X = layer.forward(X)
+            X = layer.forward(X, mask)
+            mask = layer.output_mask(mask)
+        self._output_mask = mask
         return X
 
-    def _loss(self, outputs, y):
+    def _loss(self, outputs, y, sample_weight=None):
         """(loss, gradient): on the head's logits when the loss is fused with
-        its activation, on the outputs otherwise."""
+        its activation, on the outputs otherwise; rows weighed by the mask
+        and the sample weights (losses.row_weights)."""
         fused = self.loss.head_activation is not None
-        return self.loss.compute(self.kernels, self.layers[-1].logits if fused else outputs, y)
+        weights = losses.row_weights(outputs.shape[:-1], self._output_mask, sample_weight,
+                                     self.dtype)
+        return self.loss.compute(self.kernels, self.layers[-1].logits if fused else outputs, y,
+                                 weights)
 
-    def _loss_and_backward(self, X, y):
+    def _loss_and_backward(self, X, y, sample_weight=None):
         """Forward, loss, backward: every layer holds its gradients afterwards."""
         outputs = self._forward(X)
-        loss, d = self._loss(outputs, y)
+        loss, d = self._loss(outputs, y, sample_weight)
         head, *rest = reversed(self.layers)
         d = head.backward(d) if self.loss.head_activation is None else head.backward_logits(d)
         for layer in rest:
@@ -283,11 +310,11 @@ class Sequential:
     def _params(self):
         return [p for layer in self.layers for p in layer.params]
 
-    def _train_step(self, X, y):
+    def _train_step(self, X, y, sample_weight=None):
         states = self._get_states()
         # Overflow is caught just below, with a clearer message than NumPy's.
         with np.errstate(over="ignore", invalid="ignore"):
-            loss, outputs, _ = self._loss_and_backward(X, y)
+            loss, outputs, _ = self._loss_and_backward(X, y, sample_weight)
         grads = np.concatenate([g.ravel() for g in self._grads()])
         if not (np.isfinite(loss) and np.isfinite(grads).all()):
             self._set_states(states)
@@ -298,44 +325,50 @@ class Sequential:
         self.optimizer.step([self._flat], [grads], [self._segments])
         return loss, outputs
 
-    def _evaluate_step(self, X, y):
+    def _evaluate_step(self, X, y, sample_weight=None):
         outputs = self._forward(X)
-        return self._loss(outputs, y)[0], outputs
+        return self._loss(outputs, y, sample_weight)[0], outputs
 
-    def _run_batches(self, step, X, y, batch_size, order=None):
-        """Apply step(X_batch, y_batch) -> (loss, outputs) batch by batch, in
-        order or in the given permutation; return the mean loss (batches
-        weighted by size, as Keras does) and the accuracy over all of X."""
+    def _run_batches(self, step, X, y, batch_size, order=None, sample_weight=None):
+        """Apply step(X_batch, y_batch, weights_batch) -> (loss, outputs) batch
+        by batch, in order or in the given permutation; return the mean loss
+        (batches weighted by size, as Keras does) and the accuracy over all
+        of X (of the steps that count, under a mask)."""
         loss_sum, correct, count = 0.0, 0, 0
         for start in range(0, len(X), batch_size):
             rows = slice(start, start + batch_size) if order is None else \
                 order[start:start + batch_size]
-            loss, outputs = step(X[rows], y[rows])
+            weights = None if sample_weight is None else sample_weight[rows]
+            loss, outputs = step(X[rows], y[rows], weights)
             loss_sum += loss * len(outputs)
-            hits, total = _count_correct(outputs, y[rows])
+            hits, total = _count_correct(outputs, y[rows], self._output_mask)
             correct, count = correct + hits, count + total
-        return loss_sum / len(X), correct / count
+        return loss_sum / len(X), correct / max(count, 1)
 
     # Public training and inference --------------------------------------------------
 
-    def fit(self, X, y, epochs=1, batch_size=None, shuffle=True, verbose=1):
+    def fit(self, X, y, epochs=1, batch_size=None, shuffle=True, verbose=1, sample_weight=None):
         """Train for `epochs` passes over (X, y); returns a History.
 
         One epoch splits the samples into batches (in order, or permuted
         with the model's seeded generator when shuffle) and makes one update
         per batch. Stateful layers carry their state from batch to batch and
         are not reset between epochs: call reset_states() yourself, as in
-        Keras. verbose=1 prints one line per epoch.
+        Keras. verbose=1 prints one line per epoch. sample_weight, (samples,)
+        or (samples, timesteps) for per-step outputs, weighs each sample's (or
+        step's) loss, as in Keras: see losses.row_weights.
         """
         self._require_compiled()
         X = self._as_input(X)
         y = self._as_target(y, X)
+        sample_weight = self._as_sample_weight(sample_weight, X)
         epochs = positive_int(epochs, "epochs")
         batch_size = self._batch_size(len(X), batch_size)
         history = History()
         for epoch in range(epochs):
             order = self.rng.permutation(len(X)) if shuffle else None
-            loss, accuracy = self._run_batches(self._train_step, X, y, batch_size, order)
+            loss, accuracy = self._run_batches(self._train_step, X, y, batch_size, order,
+                                               sample_weight)
             values = {"loss": loss}
             if self.loss.is_classification:
                 values["accuracy"] = accuracy
@@ -345,13 +378,14 @@ class Sequential:
                 print(f"Epoch {epoch + 1}/{epochs} - {shown}")
         return history
 
-    def train_on_batch(self, X, y):
+    def train_on_batch(self, X, y, sample_weight=None):
         """One update on (X, y) as a single batch; returns the loss before it."""
         self._require_compiled()
         X = self._as_input(X)
         y = self._as_target(y, X)
+        sample_weight = self._as_sample_weight(sample_weight, X)
         self._batch_size(len(X), len(X))
-        return self._train_step(X, y)[0]
+        return self._train_step(X, y, sample_weight)[0]
 
     def predict(self, X, batch_size=None):
         """Outputs for X, batch by batch. Stateful layers advance their state."""
@@ -364,35 +398,38 @@ class Sequential:
         """argmax over the last axis of predict(X)."""
         return self.predict(X, batch_size).argmax(axis=-1)
 
-    def evaluate(self, X, y, batch_size=None):
+    def evaluate(self, X, y, batch_size=None, sample_weight=None):
         """Mean loss over X (batches weighted by size), and the accuracy too
         when compiled with metrics=["accuracy"]. Stateful layers advance."""
         self._require_compiled()
         X = self._as_input(X)
         y = self._as_target(y, X)
+        sample_weight = self._as_sample_weight(sample_weight, X)
         batch_size = self._batch_size(len(X), batch_size)
-        loss, accuracy = self._run_batches(self._evaluate_step, X, y, batch_size)
+        loss, accuracy = self._run_batches(self._evaluate_step, X, y, batch_size,
+                                           sample_weight=sample_weight)
         return [loss, accuracy] if self.metrics else loss
 
-    def backprop(self, X, y):
+    def backprop(self, X, y, sample_weight=None):
         """Loss and every gradient for (X, y) as one batch, from the current
         recurrent state; no weight changes and the state is left as it was.
         Returns a Backprop (loss, grads, inputs, states)."""
         self._require_compiled()
         X = self._as_input(X)
         y = self._as_target(y, X)
+        sample_weight = self._as_sample_weight(sample_weight, X)
         self._batch_size(len(X), len(X))
         states = self._get_states()
         try:
-            loss, _, dX = self._loss_and_backward(X, y)
+            loss, _, dX = self._loss_and_backward(X, y, sample_weight)
         finally:
             self._set_states(states)
         return Backprop(loss, [g.copy() for g in self._grads()], dX,
                         [layer.state_grads for layer in self.layers if layer.stateful])
 
-    def loss_and_grads(self, X, y):
+    def loss_and_grads(self, X, y, sample_weight=None):
         """(loss, gradients in get_weights() order); nothing is updated."""
-        result = self.backprop(X, y)
+        result = self.backprop(X, y, sample_weight)
         return result.loss, result.grads
 
     # Weights and state --------------------------------------------------------

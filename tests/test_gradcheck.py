@@ -58,11 +58,11 @@ def test_a_wrong_gradient_is_caught(monkeypatch):
     original = reference.lstm_backward
 
     def broken(dhs, dh_T, dc_T, cache, W, U):
-        X, h0, c0, gates, cs, hs = cache
+        X, h0, c0, gates, cs, hs, mask = cache
         H = h0.shape[1]
         gates = gates.copy()
         gates[:, :, H:2 * H] = 0.0          # as if dc did not flow through f
-        return original(dhs, dh_T, dc_T, (X, h0, c0, gates, cs, hs), W, U)
+        return original(dhs, dh_T, dc_T, (X, h0, c0, gates, cs, hs, mask), W, U)
 
     monkeypatch.setattr(reference, "lstm_backward", broken)
     report = gc.gradcheck(config.build(backend="numpy"), *config.data())

@@ -77,8 +77,9 @@ def _cell_backward(i, f, g, o, c, c_prev, dh, dc_next):
 
 
 @njit(cache=True)
-def _forward_loop(XW, h0, c0, U, gates, cs, hs):
-    """Fill gates, cs, hs (B, T, .) from XW = X W + b; rows are independent."""
+def _forward_loop(XW, h0, c0, U, keep, gates, cs, hs):
+    """Fill gates, cs, hs (B, T, .) from XW = X W + b; rows are independent.
+    Where keep[b, t] is False the row carries its state through the step."""
     B, T, H4 = XW.shape
     H = H4 // 4
     z = np.empty(H4, dtype=XW.dtype)
@@ -95,13 +96,16 @@ def _forward_loop(XW, h0, c0, U, gates, cs, hs):
                 gates[b, t, j], gates[b, t, H + j] = i, f
                 gates[b, t, 2 * H + j], gates[b, t, 3 * H + j] = g, o
                 cs[b, t, j], hs[b, t, j] = c, h
+            if not keep[b, t]:
+                cs[b, t], hs[b, t] = c_prev, h_prev
             h_prev, c_prev = hs[b, t], cs[b, t]
 
 
 @njit(cache=True)
-def _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, UT, dZ, dh0, dc0):
+def _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, UT, keep, dZ, dh0, dc0):
     """Fill dZ (B, T, 4H), dh0, dc0 going back in time; rows are independent.
-    UT = U^T, so that dz U^T is an axpy per row of UT."""
+    UT = U^T, so that dz U^T is an axpy per row of UT. A masked step passes
+    dh and dc through and gets dz = 0."""
     B, T, H4 = gates.shape
     H = H4 // 4
     dh_next = np.empty(H, dtype=gates.dtype)
@@ -110,6 +114,11 @@ def _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, UT, dZ, dh0, dc0):
         dh_next[:] = dh_T[b]
         dc_next[:] = dc_T[b]
         for t in range(T - 1, -1, -1):
+            if not keep[b, t]:
+                dZ[b, t] = 0.0
+                if has_dhs:
+                    dh_next += dhs[b, t]
+                continue
             for j in range(H):
                 dh = dh_next[j] + dhs[b, t, j] if has_dhs else dh_next[j]
                 c_prev = cs[b, t - 1, j] if t > 0 else c0[b, j]
@@ -130,8 +139,9 @@ def _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, UT, dZ, dh0, dc0):
 
 
 @njit(cache=True)
-def _gates_step(z, c_prev, gates, c, h):
-    """One step's gate math for all rows: z (B, 4H) -> gates, c, h."""
+def _gates_step(z, c_prev, h_prev, keep, gates, c, h):
+    """One step's gate math for all rows: z (B, 4H) -> gates, c, h; a row
+    whose keep is False carries c_prev, h_prev through."""
     B, H4 = z.shape
     H = H4 // 4
     for b in range(B):
@@ -139,15 +149,19 @@ def _gates_step(z, c_prev, gates, c, h):
             i, f, g, o, cj, hj = _cell(z[b, j], z[b, H + j], z[b, 2 * H + j], z[b, 3 * H + j],
                                        c_prev[b, j])
             gates[b, j], gates[b, H + j], gates[b, 2 * H + j], gates[b, 3 * H + j] = i, f, g, o
-            c[b, j], h[b, j] = cj, hj
+            c[b, j], h[b, j] = (cj, hj) if keep[b] else (c_prev[b, j], h_prev[b, j])
 
 
 @njit(cache=True)
-def _gates_step_backward(dh, dc_next, gates, c, c_prev, dz):
-    """One step back for all rows: dz (B, 4H); dc_next becomes dc towards c_prev."""
+def _gates_step_backward(dh, dc_next, gates, c, c_prev, keep, dz):
+    """One step back for all rows: dz (B, 4H); dc_next becomes dc towards
+    c_prev (a row whose keep is False gets dz = 0 and keeps its dc_next)."""
     B, H4 = gates.shape
     H = H4 // 4
     for b in range(B):
+        if not keep[b]:
+            dz[b] = 0.0
+            continue
         for j in range(H):
             dz[b, j], dz[b, H + j], dz[b, 2 * H + j], dz[b, 3 * H + j], dc_next[b, j] = \
                 _cell_backward(gates[b, j], gates[b, H + j], gates[b, 2 * H + j],
@@ -203,19 +217,22 @@ def activation_forward(name, z):
 
 
 @njit(cache=True)
-def _bce_with_logits(z, y, grad):
-    n = z.size
+def _bce_with_logits(z, y, w, grad):
+    """z, y, grad as 2-D, rows x outputs; w the row weights."""
+    rows, K = z.shape
     total = 0.0
-    for k in range(n):
-        zk, yk = z.flat[k], y.flat[k]
-        total += max(zk, 0.0) - zk * yk + math.log1p(math.exp(-abs(zk)))
-        grad.flat[k] = (_sig(zk) - yk) / n
-    return total / n
+    for r in range(rows):
+        wk = w[r] / K
+        for k in range(K):
+            zk, yk = z[r, k], y[r, k]
+            total += wk * (max(zk, 0.0) - zk * yk + math.log1p(math.exp(-abs(zk))))
+            grad[r, k] = wk * (_sig(zk) - yk)
+    return total
 
 
 @njit(cache=True)
-def _cce_with_logits(z, y, grad):
-    """z, y, grad as 2-D, rows x classes."""
+def _cce_with_logits(z, y, w, grad):
+    """z, y, grad as 2-D, rows x classes; w the row weights."""
     rows, classes = z.shape
     total = 0.0
     for r in range(rows):
@@ -229,25 +246,29 @@ def _cce_with_logits(z, y, grad):
             y_sum += y[r, k]
         for k in range(classes):
             log_a = z[r, k] - m - log_sum
-            total -= y[r, k] * log_a
-            grad[r, k] = (math.exp(log_a) * y_sum - y[r, k]) / rows
-    return total / rows
+            total -= w[r] * y[r, k] * log_a
+            grad[r, k] = w[r] * (math.exp(log_a) * y_sum - y[r, k])
+    return total
 
 
-def binary_crossentropy_with_logits(z, y):
-    """As reference.binary_crossentropy_with_logits: (L, dL/dz)."""
-    grad = np.empty_like(z)
-    loss = _bce_with_logits(np.ascontiguousarray(z), np.ascontiguousarray(y), grad)
-    return loss, grad
-
-
-def categorical_crossentropy_with_logits(z, y):
-    """As reference.categorical_crossentropy_with_logits: (L, dL/dz)."""
+def _fused_loss(kernel, z, y, weights):
+    """Call a compiled loss on z, y as rows x classes, with the row weights."""
     K = z.shape[-1]
+    w = reference.mean_weights(z) if weights is None else weights
     grad = np.empty_like(z)
-    loss = _cce_with_logits(np.ascontiguousarray(z).reshape(-1, K),
-                            np.ascontiguousarray(y).reshape(-1, K), grad.reshape(-1, K))
+    loss = kernel(np.ascontiguousarray(z).reshape(-1, K), np.ascontiguousarray(y).reshape(-1, K),
+                  np.ascontiguousarray(w, dtype=z.dtype).reshape(-1), grad.reshape(-1, K))
     return loss, grad
+
+
+def binary_crossentropy_with_logits(z, y, weights=None):
+    """As reference.binary_crossentropy_with_logits: (L, dL/dz)."""
+    return _fused_loss(_bce_with_logits, z, y, weights)
+
+
+def categorical_crossentropy_with_logits(z, y, weights=None):
+    """As reference.categorical_crossentropy_with_logits: (L, dL/dz)."""
+    return _fused_loss(_cce_with_logits, z, y, weights)
 
 
 # Adam ------------------------------------------------------------------------------------
@@ -309,44 +330,55 @@ def lstm_weight_grads(dZ, X, h0, hs, W):
     return dX, dW, dU, db
 
 
-def lstm_forward(X, h0, c0, W, U, b):
+def _keep(mask, B, T):
+    """The mask as the compiled loops take it: every step kept when None."""
+    return np.ones((B, T), dtype=np.bool_) if mask is None else np.ascontiguousarray(mask)
+
+
+def lstm_forward(X, h0, c0, W, U, b, mask=None):
     """As reference.lstm_forward: (hs, h_T, c_T, cache)."""
     B, T, _ = X.shape
     H = h0.shape[1]
     XW = input_projection(X, W, b)
     h0, c0 = np.ascontiguousarray(h0), np.ascontiguousarray(c0)
+    keep = _keep(mask, B, T)
     gates = np.empty((B, T, 4 * H), dtype=X.dtype)
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty((B, T, H), dtype=X.dtype)
     if compiled_loop(B, H):
-        _forward_loop(XW, h0, c0, U, gates, cs, hs)
+        _forward_loop(XW, h0, c0, U, keep, gates, cs, hs)
     else:
         # [:, t] are strided views (rows T steps apart): BLAS and the gate
         # kernel read and write them in place, no copies.
         h, c = h0, c0
         for t in range(T):
-            _gates_step(XW[:, t] + h @ U, c, gates[:, t], cs[:, t], hs[:, t])
+            _gates_step(XW[:, t] + h @ U, c, h, keep[:, t], gates[:, t], cs[:, t], hs[:, t])
             h, c = hs[:, t], cs[:, t]
-    return hs, hs[:, -1].copy(), cs[:, -1].copy(), (X, h0, c0, gates, cs, hs)
+    return hs, hs[:, -1].copy(), cs[:, -1].copy(), (X, h0, c0, gates, cs, hs, mask)
 
 
 def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
     """As reference.lstm_backward: (dX, dW, dU, db, dh0, dc0)."""
-    X, h0, c0, gates, cs, hs = cache
+    X, h0, c0, gates, cs, hs, mask = cache
+    B, T, _ = X.shape
+    keep = _keep(mask, B, T)
     dh_T, dc_T = np.ascontiguousarray(dh_T), np.array(dc_T, copy=True)
     dZ = np.empty_like(gates)
     if compiled_loop(*h0.shape):
         dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
         has_dhs = dhs is not None
         _backward_loop(dhs if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype), has_dhs,
-                       dh_T, dc_T, gates, cs, c0, np.ascontiguousarray(U.T), dZ, dh0, dc0)
+                       dh_T, dc_T, gates, cs, c0, np.ascontiguousarray(U.T), keep, dZ, dh0, dc0)
     else:
         dh, dc = dh_T, dc_T                         # dc is updated in place
-        for t in reversed(range(X.shape[1])):
+        for t in reversed(range(T)):
             if dhs is not None:
                 dh = dh + dhs[:, t]
             _gates_step_backward(dh, dc, gates[:, t], cs[:, t], cs[:, t - 1] if t > 0 else c0,
-                                 dZ[:, t])
-            dh = dZ[:, t] @ U.T
+                                 keep[:, t], dZ[:, t])
+            dh_prev = dZ[:, t] @ U.T
+            if mask is not None:        # masked rows pass dh through
+                dh_prev = np.where(keep[:, t, None], dh_prev, dh)
+            dh = dh_prev
         dh0, dc0 = dh, dc
     return lstm_weight_grads(dZ, X, h0, hs, W) + (dh0, dc0)

@@ -72,7 +72,7 @@ def activation_backward(name, a, da):
 # --------------------------------------------------------------------------
 
 
-def lstm_forward(X, h0, c0, W, U, b):
+def lstm_forward(X, h0, c0, W, U, b, mask=None):
     """Run an LSTM over a batch of sequences.
 
     For t = 1..T, with x_t = X[:, t] (B, D):
@@ -82,7 +82,12 @@ def lstm_forward(X, h0, c0, W, U, b):
         c_t = f_t * c_{t-1} + i_t * g_t
         h_t = o_t * tanh(c_t)
 
-    Parameters: X (B, T, D); h0, c0 (B, H); W (D, 4H); U (H, 4H); b (4H,).
+    and where mask[:, t] is False (a masked step, as Keras's Masking makes
+    it) the row skips the step: c_t = c_{t-1}, h_t = h_{t-1}, so its output
+    there repeats the last one. Its gates are still computed, and unused.
+
+    Parameters: X (B, T, D); h0, c0 (B, H); W (D, 4H); U (H, 4H); b (4H,);
+    mask (B, T) of bool, or None: every step counts.
 
     Returns (hs, h_T, c_T, cache): hs (B, T, H) every hidden output; h_T, c_T
     (B, H) the final state; cache, what lstm_backward needs.
@@ -99,10 +104,11 @@ def lstm_forward(X, h0, c0, W, U, b):
         a = sigmoid(z)                        # i, f, o are sigmoids ...
         a[:, 2 * H:3 * H] = np.tanh(z[:, 2 * H:3 * H])   # ... g is a tanh
         i, f, g, o = np.split(a, 4, axis=1)
-        c = f * c + i * g
-        h = o * np.tanh(c)
+        keep = True if mask is None else mask[:, t, None]
+        c = np.where(keep, f * c + i * g, c)
+        h = np.where(keep, o * np.tanh(c), h)
         gates[:, t], cs[:, t], hs[:, t] = a, c, h
-    cache = (X, h0, c0, gates, cs, hs)
+    cache = (X, h0, c0, gates, cs, hs, mask)
     return hs, h, c, cache
 
 
@@ -122,11 +128,13 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
         dc_{t -> t-1} = dc_t * f_t
         dh_{t -> t-1} = dz_t U^T
 
-    and then dX, dW, dU, db from all the dz_t at once (lstm_weight_grads).
+    A masked step passed h and c through unchanged, so it passes their
+    gradients through unchanged too (dh_t, dc_{t+1 -> t}), and its dz_t is 0.
+    Then dX, dW, dU, db come from all the dz_t at once (lstm_weight_grads).
 
     Returns (dX, dW, dU, db, dh0, dc0), shaped as X, W, U, b, h0, c0.
     """
-    X, h0, c0, gates, cs, hs = cache
+    X, h0, c0, gates, cs, hs, mask = cache
     dZ = np.empty_like(gates)
     dh_next, dc_next = dh_T, dc_T
     for t in reversed(range(X.shape[1])):
@@ -135,14 +143,16 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
         tc = np.tanh(cs[:, t])
         dh = dh_next if dhs is None else dh_next + dhs[:, t]
         dc = dc_next + dh * o * (1.0 - tc * tc)
-        dZ[:, t] = np.concatenate([
+        dz = np.concatenate([
             dc * g * i * (1.0 - i),
             dc * c_prev * f * (1.0 - f),
             dc * i * (1.0 - g * g),
             dh * tc * o * (1.0 - o),
         ], axis=1)
-        dc_next = dc * f
-        dh_next = dZ[:, t] @ U.T
+        keep = True if mask is None else mask[:, t, None]
+        dZ[:, t] = np.where(keep, dz, 0.0)
+        dc_next = np.where(keep, dc * f, dc_next)
+        dh_next = np.where(keep, dZ[:, t] @ U.T, dh)
     return lstm_weight_grads(dZ, X, h0, hs, W) + (dh_next, dc_next)
 
 
@@ -192,41 +202,63 @@ def dense_backward(dZ, X, W):
 
 # --------------------------------------------------------------------------
 # Losses, reduced as Keras reduces them, each with its gradient.
+# A row is one output vector (one sample, or one sample at one timestep);
+# each row's loss l_r is reduced over its last axis, and L = sum_r w_r l_r
+# with row weights w: 1/R each by default (the mean over the R rows), or
+# sample weights and masks already divided as Keras divides them
+# (npLSTM.losses.row_weights).
 # BCE and CCE take the logits z of their natural head (sigmoid, softmax):
-# fused, the gradient is simply (a - y) / N and no log(0) or overflow can
+# fused, the gradient is simply w_r (a - y) and no log(0) or overflow can
 # occur, whatever z is. MSE takes the outputs a of any head.
 # --------------------------------------------------------------------------
 
 
-def binary_crossentropy_with_logits(z, y):
+def mean_weights(z):
+    """Row weights of the plain mean: 1/R for each of the R rows of z."""
+    rows = z.shape[:-1]
+    return np.full(rows, 1.0 / max(int(np.prod(rows)), 1), dtype=z.dtype)
+
+
+def binary_crossentropy_with_logits(z, y, weights=None):
     """Binary cross-entropy of a = sig(z) against targets y in [0, 1].
 
         l = -(y log a + (1 - y) log(1 - a)) = max(z, 0) - z y + log(1 + exp(-|z|))
-        L = mean of l over every element (output units, then batch and time)
-        dL/dz = (sig(z) - y) / N,   N = number of elements
+        l_r = mean of l over the K output units of row r
+        L = sum_r w_r l_r,      dL/dz = w_r (sig(z) - y) / K
 
     Returns (L, dL/dz).
     """
-    n = z.size
-    loss = np.sum(np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))) / n
-    return loss, (sigmoid(z) - y) / n
+    w = (mean_weights(z) if weights is None else weights)[..., None] / z.shape[-1]
+    loss = np.sum(w * (np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+    return loss, w * (sigmoid(z) - y)
 
 
-def categorical_crossentropy_with_logits(z, y):
+def categorical_crossentropy_with_logits(z, y, weights=None):
     """Categorical cross-entropy of a = softmax(z) against distributions y.
 
         log a = z - m - log sum_k exp(z_k - m),     m = max_k z_k
-        l = -sum_k y_k log a_k                       (summed over classes)
-        L = mean of l over rows (batch and time)
-        dL/dz = (a sum_k y_k - y) / R = (a - y) / R when y sums to 1, R = rows
+        l_r = -sum_k y_k log a_k                     (summed over classes)
+        L = sum_r w_r l_r
+        dL/dz = w_r (a sum_k y_k - y) = w_r (a - y) when y sums to 1
 
     Returns (L, dL/dz).
     """
-    rows = z.size // z.shape[-1]
+    w = (mean_weights(z) if weights is None else weights)[..., None]
     shifted = z - z.max(axis=-1, keepdims=True)
     log_a = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    loss = -np.sum(y * log_a) / rows
-    return loss, (np.exp(log_a) * y.sum(axis=-1, keepdims=True) - y) / rows
+    loss = -np.sum(w * y * log_a)
+    return loss, w * (np.exp(log_a) * y.sum(axis=-1, keepdims=True) - y)
+
+
+def mean_squared_error(a, y, weights=None):
+    """l_r = mean over the K outputs of row r of (a - y)^2;  L = sum_r w_r l_r;
+    dL/da = w_r 2 (a - y) / K.
+
+    Returns (L, dL/da).
+    """
+    w = (mean_weights(a) if weights is None else weights)[..., None] / a.shape[-1]
+    diff = a - y
+    return np.sum(w * diff * diff), 2.0 * w * diff
 
 
 def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
@@ -240,11 +272,3 @@ def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
     v += (1.0 - beta_2) * (g * g - v)
     p -= alpha * m / (np.sqrt(v) + eps)
 
-
-def mean_squared_error(a, y):
-    """L = mean over every element of (a - y)^2;  dL/da = 2 (a - y) / N.
-
-    Returns (L, dL/da).
-    """
-    diff = a - y
-    return np.sum(diff * diff) / a.size, 2.0 * diff / a.size

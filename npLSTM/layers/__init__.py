@@ -2,9 +2,10 @@
 from .base import Layer
 from .dense import Dense
 from .lstm import LSTM
+from .masking import Masking
 from .wrappers import RepeatVector, TimeDistributed
 
-LAYERS = {cls.__name__: cls for cls in (Dense, LSTM, RepeatVector, TimeDistributed)}
+LAYERS = {cls.__name__: cls for cls in (Dense, LSTM, Masking, RepeatVector, TimeDistributed)}
 
 
 def from_config(entry):
@@ -20,4 +21,4 @@ def from_config(entry):
     return LAYERS[entry["class"]](**config)
 
 
-__all__ = ["Layer", "Dense", "LSTM", "RepeatVector", "TimeDistributed", "LAYERS", "from_config"]
+__all__ = ["Layer", "Dense", "LSTM", "Masking", "RepeatVector", "TimeDistributed", "LAYERS", "from_config"]

@@ -1,9 +1,11 @@
 """What every layer shares: shapes, parameters, gradients and the call contract.
 
 A layer is built once, when its input shape is known, then called as
-forward(x) -> y during a pass and backward(dy) -> dx right after it, in
-reverse layer order. forward keeps what backward needs; backward stores the
-parameter gradients in `grads`, in the same order as `params`.
+forward(x, mask) -> y during a pass and backward(dy) -> dx right after it,
+in reverse layer order. forward keeps what backward needs; backward stores
+the parameter gradients in `grads`, in the same order as `params`. The mask
+(B, T) of bool, or None, says which timesteps count (npLSTM.layers.Masking);
+output_mask(mask) is the mask of the layer's output.
 """
 import numpy as np
 
@@ -62,6 +64,10 @@ class Layer:
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def output_mask(self, mask):
+        """The mask of the output: the input's, for a layer that keeps the time axis."""
+        return mask
 
     def get_config(self):
         """The constructor's arguments, as JSON-ready values (see npLSTM.saving)."""

@@ -41,7 +41,7 @@ class Dense(Layer):
                        np.zeros(self.units, dtype=dtype)]
         return output_shape
 
-    def forward(self, x):
+    def forward(self, x, mask=None):
         self._x = x
         self.logits = self.kernels.dense_forward(x, *self.params)
         self._a = self.kernels.activation_forward(self.activation, self.logits)

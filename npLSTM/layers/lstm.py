@@ -82,16 +82,19 @@ class LSTM(Layer):
         zeros = np.zeros((batch, self.units), dtype=dtype)
         return zeros, zeros
 
-    def forward(self, x):
+    def forward(self, x, mask=None):
         h0, c0 = self._initial_states(len(x), x.dtype)
-        hs, h, c, self._cache = self.kernels.lstm_forward(x, h0, c0, *self.params)
+        hs, h, c, self._cache = self.kernels.lstm_forward(x, h0, c0, *self.params, mask=mask)
         if self.stateful:
             self.states = (h, c)
         return hs if self.return_sequences else h
 
+    def output_mask(self, mask):
+        return mask if self.return_sequences else None
+
     def trace(self, name):
         """The gates and states of the last forward pass, as an LSTMTrace."""
-        _, h0, c0, gates, cs, hs = self._cache
+        _, h0, c0, gates, cs, hs, _ = self._cache
         i, f, g, o = np.split(gates, 4, axis=2)
         return LSTMTrace(name, i, f, g, o, cs, hs, h0, c0)
 

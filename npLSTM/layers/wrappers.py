@@ -47,7 +47,7 @@ class TimeDistributed(Layer):
     def _unfold(self, y):
         return y.reshape(self._bt + y.shape[1:])
 
-    def forward(self, x):
+    def forward(self, x, mask=None):
         self._bt = x.shape[:2]
         return self._unfold(self.layer.forward(self._fold(x)))
 
@@ -86,8 +86,11 @@ class RepeatVector(Layer):
                 f"RepeatVector needs samples of shape (features,), got {tuple(input_shape)}")
         return (self.n, input_shape[0])
 
-    def forward(self, x):
+    def forward(self, x, mask=None):
         return np.repeat(x[:, None, :], self.n, axis=1)
+
+    def output_mask(self, mask):
+        return None
 
     def backward(self, dy):
         return dy.sum(axis=1)
