@@ -26,12 +26,16 @@ class Config:
     repeat: int           # RepeatVector length (encoder-decoder)
     stateful: bool        # first LSTM stateful, with a random non-zero state
     seed: int
+    masking: bool = False  # a Masking(0.0) first, and about 30% of the steps masked
 
     def build(self, dtype="float64", backend="numba"):
         """The model, compiled, with its stateful state set."""
         layers = []
         n = len(self.units)
         shape = {"batch_input_shape": (self.batch, self.timesteps, self.features)}
+        if self.masking:
+            layers.append(nl.Masking(0.0, **shape))
+            shape = {}
         for k, units in enumerate(self.units):
             if self.topology == "encoder-decoder":
                 # the first LSTM encodes to one vector; the others decode
@@ -53,13 +57,21 @@ class Config:
             model.layers[0].reset_states((h, c))
         return model
 
+    @property
+    def output_steps(self):
+        """The output's time axis: () for many-to-one."""
+        return {"many-to-many": (self.timesteps,), "many-to-one": (),
+                "encoder-decoder": (self.repeat,)}[self.topology]
+
     def data(self, dtype="float64"):
         """Inputs and targets that suit the loss."""
         rng = np.random.default_rng(self.seed + 2)
         X = rng.normal(size=(self.batch, self.timesteps, self.features))
-        steps = {"many-to-many": (self.timesteps,), "many-to-one": (),
-                 "encoder-decoder": (self.repeat,)}[self.topology]
-        shape = (self.batch,) + steps + (self.outputs,)
+        if self.masking:        # every row keeps at least one step
+            keep = rng.uniform(size=X.shape[:2]) > 0.3
+            keep[np.arange(self.batch), rng.integers(self.timesteps, size=self.batch)] = True
+            X[~keep] = 0.0
+        shape = (self.batch,) + self.output_steps + (self.outputs,)
         if self.loss == "binary_crossentropy":
             y = rng.uniform(size=shape)
         elif self.loss == "categorical_crossentropy":
@@ -69,8 +81,14 @@ class Config:
         return X.astype(dtype), y.astype(dtype)
 
 
+    def sample_weight(self, per_step):
+        """Random weights in [0, 2): one per sample, or one per output step."""
+        rng = np.random.default_rng(self.seed + 3)
+        return rng.uniform(0, 2, size=(self.batch,) + (self.output_steps if per_step else ()))
+
+
 @st.composite
-def configs(draw, max_batch=4, max_time=8, max_features=6, max_units=8):
+def configs(draw, max_batch=4, max_time=8, max_features=6, max_units=8, masking=False):
     topology = draw(st.sampled_from(TOPOLOGIES))
     n_lstm = draw(st.integers(2 if topology == "encoder-decoder" else 1, 2))
     head, loss = draw(st.sampled_from(HEAD_LOSS))
@@ -86,4 +104,5 @@ def configs(draw, max_batch=4, max_time=8, max_features=6, max_units=8):
         repeat=draw(st.integers(1, 3)),
         stateful=draw(st.booleans()),
         seed=draw(st.integers(0, 2**16)),
+        masking=masking,
     )

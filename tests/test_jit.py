@@ -21,19 +21,21 @@ def assert_equal_to(ours, theirs, rtol, what):
 
 @settings(max_examples=60, deadline=None)
 @given(B=st.integers(1, 5), T=st.integers(1, 8), D=st.integers(1, 8), H=units,
-       every_step=st.booleans(), dtype=st.sampled_from([np.float64, np.float32]),
-       seed=st.integers(0, 2**16))
-def test_jit_equals_reference(B, T, D, H, every_step, dtype, seed):
+       every_step=st.booleans(), masked=st.sampled_from([0.0, 0.3, 0.7]),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16))
+def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed):
+    """masked: the share of steps masked (0: no mask at all)."""
     rng = np.random.default_rng(seed)
     draw = lambda *shape, scale=1.0: (scale * rng.normal(size=shape)).astype(dtype)
     X, h0, c0 = draw(B, T, D), draw(B, H, scale=0.5), draw(B, H, scale=0.5)
     W, U, b = draw(D, 4 * H, scale=0.5), draw(H, 4 * H, scale=0.5), draw(4 * H, scale=0.5)
     dhs = draw(B, T, H) if every_step else None
     dh_T, dc_T = draw(B, H), draw(B, H)
+    mask = rng.uniform(size=(B, T)) >= masked if masked else None
     rtol = TOLERANCE[dtype]
     results = {}
     for name, kernels in (("reference", reference), ("jit", jit)):
-        hs, h, c, cache = kernels.lstm_forward(X, h0, c0, W, U, b)
+        hs, h, c, cache = kernels.lstm_forward(X, h0, c0, W, U, b, mask=mask)
         grads = kernels.lstm_backward(dhs, dh_T, dc_T, cache, W, U)
         results[name] = (hs, h, c) + tuple(grads)
     names = ("hs", "h_T", "c_T", "dX", "dW", "dU", "db", "dh0", "dc0")
@@ -103,9 +105,10 @@ def test_head_kernels_equal_reference(shape, dtype, scale, seed):
     targets = {"binary_crossentropy_with_logits": rng.uniform(size=shape).astype(dtype),
                "categorical_crossentropy_with_logits":
                    rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]).astype(dtype)}
+    weights = [None, rng.uniform(size=shape[:-1]).astype(dtype)]
     rtol = TOLERANCE[dtype]
-    for name, y in targets.items():
-        ours, theirs = getattr(jit, name)(z, y), getattr(reference, name)(z, y)
+    for (name, y), w in ((t, w) for t in targets.items() for w in weights):
+        ours, theirs = getattr(jit, name)(z, y, w), getattr(reference, name)(z, y, w)
         assert ours[1].dtype == dtype
         assert abs(ours[0] - theirs[0]) <= rtol * max(abs(theirs[0]), 1.0), name
         assert_equal_to(ours[1], theirs[1], rtol, name)

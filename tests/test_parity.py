@@ -15,7 +15,7 @@ import npLSTM as nl  # noqa: E402
 from npLSTM import interop  # noqa: E402
 
 from strategies import Config, configs  # noqa: E402
-from torch_mirror import Mirror  # noqa: E402
+from torch_mirror import Mirror, torch_row_losses  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -194,3 +194,37 @@ def test_a_wrong_mapping_is_caught(broken, monkeypatch):
     monkeypatch.setattr(interop, "lstm_to_torch", broken)
     with pytest.raises(AssertionError, match="loss|gradient"):
         compare_backprop(model, *config.data(), rtol=1e-10)
+
+
+# Masks ----------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(config=configs(masking=True))
+def test_a_masked_model_equals_pytorch_running_only_the_steps_that_count(config):
+    """PyTorch has no mask: each sample runs alone over its unmasked steps,
+    from its own initial state, and the loss is the mean over the rows that
+    count (the unmasked steps of a per-step output; every row otherwise)."""
+    model = config.build()
+    X, y = config.data()
+    keep = np.any(X != 0, axis=-1)
+    outputs = config.build().predict(X, batch_size=config.batch)
+    ours = model.backprop(X, y)
+    mirror = Mirror(model)
+    states = initial_states(model)
+    total, rows = 0, 0
+    for b in range(config.batch):
+        per_step = config.topology == "many-to-many"
+        out, logits, _ = mirror.forward(tensor(X[b:b + 1, keep[b]]),
+                                        {k: (h[b:b + 1], c[b:b + 1])
+                                         for k, (h, c) in states.items()})
+        target = y[b:b + 1, keep[b]] if per_step else y[b:b + 1]
+        losses = torch_row_losses(model.loss.name, logits, out, tensor(target))
+        total, rows = total + losses.sum(), rows + losses.numel()
+        assert_close(outputs[b][keep[b]] if per_step else outputs[b], out[0].detach().numpy(),
+                     1e-10, f"outputs of sample {b}")
+    loss = total / rows
+    loss.backward()
+    assert_close(ours.loss, loss.item(), 1e-10, "loss")
+    for k, (a, t) in enumerate(zip(ours.grads, mirror.gradients())):
+        assert_close(a, t, 1e-10, f"gradient {k}")

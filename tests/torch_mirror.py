@@ -15,12 +15,17 @@ ACTIVATIONS = {"linear": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.ta
                "softmax": lambda z: torch.softmax(z, dim=-1)}
 
 
-def torch_loss(name, logits, outputs, y):
+def torch_row_losses(name, logits, outputs, y):
+    """The loss of each output row, reduced over its last axis as Keras does."""
     if name == "binary_crossentropy":
-        return F.binary_cross_entropy_with_logits(logits, y)
+        return F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(dim=-1)
     if name == "categorical_crossentropy":
-        return -(y * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
-    return F.mse_loss(outputs, y)
+        return -(y * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+    return ((outputs - y) ** 2).mean(dim=-1)
+
+
+def torch_loss(name, logits, outputs, y):
+    return torch_row_losses(name, logits, outputs, y).mean()
 
 
 class Mirror:
@@ -68,6 +73,8 @@ class Mirror:
                 x = out if layer.return_sequences else out[:, -1]
             elif isinstance(layer, nl.RepeatVector):
                 x = x.unsqueeze(1).expand(-1, layer.n, -1)
+            elif isinstance(layer, nl.Masking):
+                continue        # PyTorch has no mask: the caller leaves masked steps out
             else:
                 logits = module(x)
                 x = ACTIVATIONS[layer.activation](logits)
