@@ -5,7 +5,8 @@
                            nl.Dense(5, activation="sigmoid")], seed=0)
     model.compile(loss="binary_crossentropy", optimizer=nl.Adam())
 """
-from .layers import LSTM, Dense, Layer, Masking, RepeatVector, TimeDistributed
+from .layers import (LSTM, Activation, Dense, Layer, Masking, RepeatVector, Reshape,
+                     TimeDistributed)
 from .losses import Loss
 from .model import Backprop, History, Sequential, TrainingDiverged
 from .optimizers import SGD, Adam, Optimizer
@@ -14,7 +15,8 @@ from .saving import load_model
 __version__ = "0.1.0"
 
 __all__ = [
-    "LSTM", "Dense", "Layer", "Masking", "RepeatVector", "TimeDistributed", "Loss",
+    "LSTM", "Activation", "Dense", "Layer", "Masking", "RepeatVector", "Reshape",
+    "TimeDistributed", "Loss",
     "Backprop", "History", "Sequential", "TrainingDiverged", "SGD", "Adam", "Optimizer",
     "load_model",
 ]

@@ -10,7 +10,7 @@ import npLSTM as nl
 # (which takes the unfused path through the activation's derivative).
 HEAD_LOSS = [("sigmoid", "binary_crossentropy"), ("softmax", "categorical_crossentropy"),
              ("linear", "mse"), ("tanh", "mse"), ("sigmoid", "mse"), ("softmax", "mse")]
-TOPOLOGIES = ["many-to-many", "many-to-one", "encoder-decoder"]
+TOPOLOGIES = ["many-to-many", "many-to-one", "encoder-decoder", "reshaped"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Config:
     head: str
     loss: str
     outputs: int
-    repeat: int           # RepeatVector length (encoder-decoder)
+    repeat: int           # RepeatVector length (encoder-decoder); output steps (reshaped)
     stateful: bool        # first LSTM stateful, with a random non-zero state
     seed: int
     masking: bool = False  # a Masking(0.0) first, and about 30% of the steps masked
@@ -46,22 +46,27 @@ class Config:
                                   stateful=self.stateful and k == 0, **(shape if k == 0 else {})))
             if self.topology == "encoder-decoder" and k == 0:
                 layers.append(nl.RepeatVector(self.repeat))
-        dense = nl.Dense(self.outputs, activation=self.head)
-        layers.append(dense if self.topology == "many-to-one" else nl.TimeDistributed(dense))
+        if self.topology == "reshaped":     # many-to-one, as `repeat` steps of `outputs`
+            layers += [nl.Dense(self.repeat * self.outputs),
+                       nl.Reshape((self.repeat, self.outputs)), nl.Activation(self.head)]
+        else:
+            dense = nl.Dense(self.outputs, activation=self.head)
+            layers.append(dense if self.topology == "many-to-one" else nl.TimeDistributed(dense))
         model = nl.Sequential(layers, seed=self.seed, dtype=dtype, backend=backend)
         model.compile(loss=self.loss, optimizer="adam")
         if self.stateful:
             rng = np.random.default_rng(self.seed + 1)
             h = rng.normal(scale=0.5, size=(self.batch, self.units[0]))
             c = rng.normal(scale=0.5, size=(self.batch, self.units[0]))
-            model.layers[0].reset_states((h, c))
+            first_lstm = next(layer for layer in model.layers if isinstance(layer, nl.LSTM))
+            first_lstm.reset_states((h, c))
         return model
 
     @property
     def output_steps(self):
         """The output's time axis: () for many-to-one."""
         return {"many-to-many": (self.timesteps,), "many-to-one": (),
-                "encoder-decoder": (self.repeat,)}[self.topology]
+                "encoder-decoder": (self.repeat,), "reshaped": (self.repeat,)}[self.topology]
 
     def data(self, dtype="float64"):
         """Inputs and targets that suit the loss."""

@@ -337,3 +337,22 @@ def test_categorical_targets_must_be_distributions():
     with pytest.raises(ValueError, match="distributions"):
         model.evaluate(X, np.array([[1.5, -0.5, 0.0], [1.0, 0.0, 0.0]]))
     model.train_on_batch(X, np.array([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]]))    # soft labels are fine
+
+
+def test_reshape_and_activation_make_a_grouped_softmax_head():
+    model = nl.Sequential([nl.LSTM(4, input_shape=(3, 2)), nl.Dense(6), nl.Reshape((2, 3)),
+                           nl.Activation("softmax")], seed=0)
+    model.compile(loss="categorical_crossentropy")
+    out = model.predict(np.random.default_rng(0).normal(size=(5, 3, 2)))
+    assert out.shape == (5, 2, 3)
+    np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-14)   # a softmax per group
+
+
+def test_reshape_and_activation_name_what_is_wrong():
+    with pytest.raises(ValueError, match=r"Reshape cannot turn samples of shape \(6,\) "
+                                         r"\(6 entries\) into \(4, 2\) \(8 entries\)"):
+        nl.Sequential([nl.Dense(6, input_shape=(3,)), nl.Reshape((4, 2))])
+    with pytest.raises(ValueError, match="unknown activation 'relu6'"):
+        nl.Activation("relu6")
+    with pytest.raises(ValueError, match="target_shape needs at least one axis"):
+        nl.Reshape(())

@@ -75,6 +75,10 @@ class Mirror:
                 x = x.unsqueeze(1).expand(-1, layer.n, -1)
             elif isinstance(layer, nl.Masking):
                 continue        # PyTorch has no mask: the caller leaves masked steps out
+            elif isinstance(layer, nl.Reshape):
+                x = x.reshape((len(x),) + layer.target_shape)
+            elif isinstance(layer, nl.Activation):
+                logits, x = x, ACTIVATIONS[layer.activation](x)
             else:
                 logits = module(x)
                 x = ACTIVATIONS[layer.activation](logits)

@@ -1,8 +1,16 @@
-"""Dense: a = act(x W + b) over the last axis."""
+"""Dense: a = act(x W + b) over the last axis; Activation: a = act(z) alone."""
 import numpy as np
 
 from ..kernels.reference import ACTIVATIONS
 from .base import Layer, glorot_uniform, positive_int
+
+
+def activation_name(activation):
+    """A known activation's name ("linear" for None), or a clear error."""
+    activation = "linear" if activation is None else activation
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; known: {sorted(ACTIVATIONS)}")
+    return activation
 
 
 class Dense(Layer):
@@ -21,11 +29,7 @@ class Dense(Layer):
     def __init__(self, units, activation="linear", input_shape=None, batch_input_shape=None):
         super().__init__(input_shape=input_shape, batch_input_shape=batch_input_shape)
         self.units = positive_int(units, "Dense units")
-        activation = "linear" if activation is None else activation
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {activation!r}; known: {sorted(ACTIVATIONS)}")
-        self.activation = activation
+        self.activation = activation_name(activation)
 
     def get_config(self):
         return {"units": self.units, "activation": self.activation, **super().get_config()}
@@ -55,3 +59,31 @@ class Dense(Layer):
         dX, dW, db = self.kernels.dense_backward(dz, self._x, self.params[0])
         self.grads = [dW, db]
         return dX
+
+
+class Activation(Layer):
+    """a = act(z) over the last axis, with no weights.
+
+    The head of outputs that are reshaped before their activation, e.g.
+    Dense(n * K) -> Reshape((n, K)) -> Activation("softmax"): a softmax over
+    each of the n groups of K. A loss fuses with it as with a Dense head;
+    its logits are its input.
+    """
+
+    def __init__(self, activation, input_shape=None, batch_input_shape=None):
+        super().__init__(input_shape=input_shape, batch_input_shape=batch_input_shape)
+        self.activation = activation_name(activation)
+
+    def get_config(self):
+        return {"activation": self.activation, **super().get_config()}
+
+    def forward(self, x, mask=None):
+        self.logits = x
+        self._a = self.kernels.activation_forward(self.activation, x)
+        return self._a
+
+    def backward(self, da):
+        return self.kernels.activation_backward(self.activation, self._a, da)
+
+    def backward_logits(self, dz):
+        return dz

@@ -1,7 +1,7 @@
-"""Layers that reshape time: TimeDistributed and RepeatVector."""
+"""Layers that reshape: TimeDistributed, RepeatVector, Reshape."""
 import numpy as np
 
-from .base import Layer, positive_int
+from .base import Layer, positive_int, shape_tuple
 
 
 class TimeDistributed(Layer):
@@ -94,3 +94,36 @@ class RepeatVector(Layer):
 
     def backward(self, dy):
         return dy.sum(axis=1)
+
+
+class Reshape(Layer):
+    """(B, ...) -> (B, *target_shape): the same entries in the same order, as
+    Keras's Reshape. E.g. Dense(n * K) -> Reshape((n, K)): n outputs of K
+    from one vector (the many-to-one echo). Backward reshapes back.
+    """
+
+    def __init__(self, target_shape, input_shape=None, batch_input_shape=None):
+        super().__init__(input_shape=input_shape, batch_input_shape=batch_input_shape)
+        self.target_shape = shape_tuple(target_shape, "target_shape")
+        if not self.target_shape:
+            raise ValueError("target_shape needs at least one axis, got ()")
+
+    def get_config(self):
+        return {"target_shape": list(self.target_shape), **super().get_config()}
+
+    def compute_output_shape(self, input_shape):
+        if int(np.prod(input_shape)) != int(np.prod(self.target_shape)):
+            raise ValueError(f"Reshape cannot turn samples of shape {tuple(input_shape)} "
+                             f"({int(np.prod(input_shape))} entries) into {self.target_shape} "
+                             f"({int(np.prod(self.target_shape))} entries)")
+        return self.target_shape
+
+    def forward(self, x, mask=None):
+        self._shape = x.shape
+        return x.reshape((len(x),) + self.target_shape)
+
+    def output_mask(self, mask):
+        return None
+
+    def backward(self, dy):
+        return dy.reshape(self._shape)
