@@ -27,7 +27,7 @@ def torch_memory(settings, dtype):
     params = list(lstm.parameters()) + list(head.parameters())
     optimizer = torch.optim.Adam(params, lr=settings.learning_rate, eps=1e-7)
     frames = [tuple(torch.tensor(a, dtype=dtype) for a in data.pairs(seq, 5))
-              for seq in tasks.memory.SEQUENCES]
+              for seq in tasks.memory.sequences(settings)]
 
     def train():
         start, updates = time.perf_counter(), 0

@@ -3,6 +3,7 @@
     one_hot([3, 0], 5)  ->  [[0 0 0 1 0], [1 0 0 0 0]]
     pairs (memory):     x_t -> x_{t+1}, one timestep per sample
     windows (echo):     X[i] = seq[i:i+n_in], y[i] = the first n_out of it
+                        (window_symbols: as integers, optionally padded)
 """
 import numpy as np
 
@@ -54,17 +55,32 @@ def pairs(sequence, n_features, dtype="float64"):
     return encoded[:-1, None, :], encoded[1:]
 
 
-def windows(sequence, n_in, n_out, n_features, dtype="float64"):
-    """Frame a sequence as sliding windows: X[i] = seq[i:i+n_in] and
+PAD = -1   # stands for "past the end of the sequence" in window_symbols
+
+
+def window_symbols(sequence, n_in, n_out, pad=False):
+    """Sliding windows of a sequence as integers: X[i] = seq[i:i+n_in] and
     y[i] = seq[i:i+n_out], the first n_out symbols of that window.
 
-    Returns X (len-n_in+1, n_in, n_features), y (len-n_in+1, n_out, n_features).
+    pad=False gives the len-n_in+1 windows that fit in the sequence; pad=True
+    one window per start position, len of them, the steps past the end
+    being PAD (for masking: TASKS.md's "keep the windows the framing drops").
+
+    Returns X (windows, n_in), y (windows, n_out) of integers.
     """
+    sequence = _integers(sequence, "sequence")
     if not 1 <= n_out <= n_in:
         raise ValueError(f"need 1 <= n_out <= n_in, got n_in={n_in}, n_out={n_out}")
-    encoded = one_hot(sequence, n_features, dtype)
-    count = len(encoded) - n_in + 1
+    count = len(sequence) if pad else len(sequence) - n_in + 1
     if count < 1:
-        raise ValueError(f"a sequence of {len(encoded)} has no window of {n_in}")
-    X = np.stack([encoded[i:i + n_in] for i in range(count)])
+        raise ValueError(f"a sequence of {len(sequence)} has no window of {n_in}")
+    padded = np.concatenate([sequence, np.full(n_in - 1, PAD, dtype=sequence.dtype)])
+    X = np.stack([padded[i:i + n_in] for i in range(count)])
     return X, X[:, :n_out].copy()
+
+
+def windows(sequence, n_in, n_out, n_features, dtype="float64"):
+    """window_symbols, one-hot: X (len-n_in+1, n_in, n_features) and
+    y (len-n_in+1, n_out, n_features)."""
+    X, y = window_symbols(sequence, n_in, n_out)
+    return one_hot(X, n_features, dtype), one_hot(y, n_features, dtype)

@@ -10,7 +10,7 @@ from npLSTM.tasks.common import apply_overrides
 
 
 def test_memory_tutorial_framing_and_model():
-    X, y = memory.framed(memory.TASK.configs["tutorial"], "float64")[0]
+    X, y, _ = memory.framed(memory.TASK.configs["tutorial"], "float64")[0]
     assert X.shape == (4, 1, 5) and y.shape == (4, 5)
     model = memory.build_model(memory.TASK.configs["tutorial"], seed=0, dtype="float64")
     lstm, dense = model.layers
@@ -86,9 +86,10 @@ PARTIAL = tasks.get("echo-partial")
 def test_echo_framing_is_the_tutorials(task, n_out):
     from npLSTM.tasks import echo
     settings = task.configs["tutorial"]
-    X, y = echo.framed(settings, np.random.default_rng(0), "float64")
+    X, y, counted = echo.framed(settings, np.random.default_rng(0), "float64")
     assert X.shape == (21, 5, 100) and y.shape == (21, n_out, 100)
     np.testing.assert_array_equal(y, X[:, :n_out])
+    assert counted.all()
 
 
 def test_echo_tutorial_model_and_updates():
@@ -136,6 +137,6 @@ def test_echo_partial_default_solves_with_a_fixed_seed():
     assert result.solved and result.accuracy >= 0.995
 
 
-def test_echo_rejects_a_partial_echo_without_encoder_decoder():
-    with pytest.raises(ValueError, match="encoder_decoder"):
+def test_echo_rejects_a_partial_echo_many_to_many():
+    with pytest.raises(ValueError, match="choose topology=encoder-decoder, many-to-one or one-to-one"):
         ECHO.run(dataclasses.replace(ECHO.configs["tutorial"], n_out=2), seed=0)
