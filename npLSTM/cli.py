@@ -135,9 +135,33 @@ def _sweep_worker(task_name, settings, seed, dtype, config):
     return tasks.get(task_name).run(settings, seed=seed, dtype=dtype, config=config)
 
 
+def parse_grid(pairs):
+    """["units=10,20", "epochs=5"] -> every combination, as --set dictionaries:
+    [{"units": "10", "epochs": "5"}, {"units": "20", "epochs": "5"}]."""
+    combos = [{}]
+    for pair in pairs or []:
+        key, sep, values = pair.partition("=")
+        choices = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key or not choices:
+            raise ValueError(f"--grid takes key=value1,value2,..., got {pair!r}")
+        combos = [{**combo, key.strip(): value} for combo in combos for value in choices]
+    return combos
+
+
+def summarize(results):
+    """(solved, median accuracy, median train seconds) of one configuration's runs."""
+    median = lambda values: sorted(values)[len(values) // 2]
+    return (sum(r.solved for r in results), median([r.accuracy for r in results]),
+            median([r.train_seconds for r in results]))
+
+
 def command_sweep(args):
     task = tasks.get(args.task)
-    settings, label = settings_for(task, args)
+    base, label = settings_for(task, args)
+    grid = parse_grid(args.grid)
+    variants = [(overrides, apply_overrides(base, overrides)) for overrides in grid]
+    if args.grid:
+        label = "custom"
     jobs = args.jobs or os.cpu_count() or 1
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     start = time.perf_counter()
@@ -145,24 +169,37 @@ def command_sweep(args):
     # share the cores instead of fighting over them.
     os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_sweep_worker, task.name, settings, seed, args.dtype, label)
-                   for seed in seeds]
-        results = [f.result() for f in futures]
+        futures = [[pool.submit(_sweep_worker, task.name, settings, seed, args.dtype, label)
+                    for seed in seeds] for _, settings in variants]
+        results = [[f.result() for f in row] for row in futures]
     wall = time.perf_counter() - start
-    print(f"{task.name} [{label}] {settings}")
-    print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}")
-    for r in results:
-        print(f"{r.seed:>6} {r.accuracy:>9.2%} {str(r.solved):>7} {r.updates:>8} {r.train_seconds:>8.2f}")
-    solved = sum(r.solved for r in results)
-    seconds = sorted(r.train_seconds for r in results)
-    median = seconds[len(seconds) // 2]
-    print(f"solved {solved}/{len(results)} ({solved / len(results):.0%}); median train time "
+    print(f"{task.name} [{label}] {base}")
+    if len(variants) == 1:
+        print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}")
+        for r in results[0]:
+            print(f"{r.seed:>6} {r.accuracy:>9.2%} {str(r.solved):>7} {r.updates:>8} "
+                  f"{r.train_seconds:>8.2f}")
+    else:
+        width = max(len(" ".join(f"{k}={v}" for k, v in o.items())) for o, _ in variants)
+        print(f"{'setting':<{width}} {'solved':>9} {'median accuracy':>16} {'median s':>9}")
+        for (overrides, _), runs in zip(variants, results):
+            solved, accuracy, seconds = summarize(runs)
+            shown = " ".join(f"{k}={v}" for k, v in overrides.items())
+            print(f"{shown:<{width}} {f'{solved}/{len(runs)}':>9} {accuracy:>16.2%} "
+                  f"{seconds:>9.2f}")
+    runs = [r for row in results for r in row]
+    solved, _, median = summarize(runs)
+    print(f"solved {solved}/{len(runs)} ({solved / len(runs):.0%}); median train time "
           f"{median:.2f} s per seed; wall {wall:.1f} s with {jobs} jobs")
     if args.json:
-        print(json.dumps({"task": task.name, "config": label, "settings": results[0].settings,
-                          "seeds": len(results), "solved": solved,
-                          "success_rate": solved / len(results), "median_train_seconds": median,
-                          "runs": [r.to_json() for r in results]}))
+        records = []
+        for (overrides, _), row in zip(variants, results):
+            solved, accuracy, seconds = summarize(row)
+            records.append({"task": task.name, "config": label, "grid": overrides,
+                            "settings": row[0].settings, "seeds": len(row), "solved": solved,
+                            "success_rate": solved / len(row), "median_accuracy": accuracy,
+                            "median_train_seconds": seconds, "runs": [r.to_json() for r in row]})
+        print(json.dumps(records[0] if len(records) == 1 else records))
     return 0
 
 
@@ -237,15 +274,21 @@ def build_parser():
     look.set_defaults(handler=command_inspect)
 
     sweep = sub.add_parser(
-        "sweep", help="run a task over many seeds in parallel and report its success rate",
+        "sweep", help="run a task over many seeds (and settings) in parallel; report success",
         description="Run a task over N seeds in J worker processes and print a table "
-                    "of seed, accuracy, solved and seconds with the success rate.")
+                    "of seed, accuracy, solved and seconds with the success rate. With "
+                    "--grid, run every combination of the given settings over the seeds "
+                    "and print the success rate, median accuracy and median training "
+                    "time of each: tuning.")
     sweep.add_argument("task", choices=sorted(tasks.TASKS))
     sweep.add_argument("--seeds", type=int, default=20, help="how many seeds (default: 20)")
     sweep.add_argument("--first-seed", type=int, default=0,
                        help="the first seed; seeds run from it upwards (default: 0)")
     sweep.add_argument("--jobs", type=int, default=None,
                        help="worker processes (default: all cores)")
+    sweep.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
+                       help="try each of these values of a setting, e.g. --grid units=10,20 "
+                            "(repeatable: every combination is run)")
     task_options(sweep, with_seed=False)
     sweep.set_defaults(handler=command_sweep)
     return parser

@@ -49,7 +49,23 @@ def test_sweep_reports_a_success_rate(capsys):
     assert record["seeds"] == 2 and len(record["runs"]) == 2
 
 
+def test_sweep_over_a_grid_reports_each_combination(capsys):
+    assert cli.main(["sweep", "memory", "--seeds", "2", "--jobs", "1", "--epochs", "2",
+                     "--grid", "units=3,4", "--grid", "batch_size=1,2", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["setting", "solved", "median", "accuracy", "median", "s"]
+    assert [line.split()[:2] for line in lines[2:6]] == [
+        ["units=3", "batch_size=1"], ["units=3", "batch_size=2"],
+        ["units=4", "batch_size=1"], ["units=4", "batch_size=2"]]
+    records = json.loads(lines[-1])
+    assert [(r["settings"]["units"], r["settings"]["batch_size"]) for r in records] == \
+        [(3, 1), (3, 2), (4, 1), (4, 2)]
+    assert [r["runs"][0]["updates"] for r in records] == [4, 2, 4, 2]
+
+
 @pytest.mark.parametrize("args,message", [
+    (["sweep", "memory", "--grid", "units"], "--grid takes key=value1,value2"),
+    (["sweep", "memory", "--grid", "colour=red,blue"], "unknown setting 'colour'"),
     (["run", "memory", "--set", "units"], "key=value"),
     (["run", "memory", "--set", "colour=red"], "unknown setting 'colour'"),
     (["run", "memory", "--epochs", "0"], "--epochs must be a positive integer"),
