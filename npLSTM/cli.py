@@ -148,11 +148,24 @@ def parse_grid(pairs):
     return combos
 
 
+def median(values):
+    return sorted(values)[len(values) // 2]
+
+
 def summarize(results):
     """(solved, median accuracy, median train seconds) of one configuration's runs."""
-    median = lambda values: sorted(values)[len(values) // 2]
     return (sum(r.solved for r in results), median([r.accuracy for r in results]),
             median([r.train_seconds for r in results]))
+
+
+def sequences_seen(results):
+    """The median training sequences of the solved runs, for the tasks that count
+    them (the paper's experiments), with the paper's figure; or None."""
+    if "sequences" not in results[0].extra:
+        return None
+    solved = [r.extra["sequences"] for r in results if r.solved]
+    within = sum(r.extra["sequences"] <= r.extra["paper_sequences"] for r in results if r.solved)
+    return (median(solved) if solved else None, within, results[0].extra["paper_sequences"])
 
 
 def command_sweep(args):
@@ -175,28 +188,38 @@ def command_sweep(args):
     wall = time.perf_counter() - start
     print(f"{task.name} [{label}] {base}")
     if len(variants) == 1:
-        print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}")
+        print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}"
+              + (f" {'sequences':>10}" if "sequences" in results[0][0].extra else ""))
         for r in results[0]:
             print(f"{r.seed:>6} {r.accuracy:>9.2%} {str(r.solved):>7} {r.updates:>8} "
-                  f"{r.train_seconds:>8.2f}")
+                  f"{r.train_seconds:>8.2f}"
+                  + (f" {r.extra['sequences']:>10}" if "sequences" in r.extra else ""))
     else:
         width = max(len(" ".join(f"{k}={v}" for k, v in o.items())) for o, _ in variants)
-        print(f"{'setting':<{width}} {'solved':>9} {'median accuracy':>16} {'median s':>9}")
+        counts = "sequences" in results[0][0].extra
+        print(f"{'setting':<{width}} {'solved':>9} {'median accuracy':>16} {'median s':>9}"
+              + (f" {'median sequences':>17}" if counts else ""))
         for (overrides, _), runs in zip(variants, results):
             solved, accuracy, seconds = summarize(runs)
             shown = " ".join(f"{k}={v}" for k, v in overrides.items())
             print(f"{shown:<{width}} {f'{solved}/{len(runs)}':>9} {accuracy:>16.2%} "
-                  f"{seconds:>9.2f}")
+                  f"{seconds:>9.2f}" + (f" {str(sequences_seen(runs)[0]):>17}" if counts else ""))
     runs = [r for row in results for r in row]
-    solved, _, median = summarize(runs)
+    solved, _, seconds = summarize(runs)
     print(f"solved {solved}/{len(runs)} ({solved / len(runs):.0%}); median train time "
-          f"{median:.2f} s per seed; wall {wall:.1f} s with {jobs} jobs")
+          f"{seconds:.2f} s per seed; wall {wall:.1f} s with {jobs} jobs")
+    counted = sequences_seen(runs)
+    if counted is not None:
+        seen, within, paper = counted
+        print(f"training sequences of the solved runs: median {seen}; {within} solved within "
+              f"the paper's {paper:,}")
     if args.json:
         records = []
         for (overrides, _), row in zip(variants, results):
             solved, accuracy, seconds = summarize(row)
             records.append({"task": task.name, "config": label, "grid": overrides,
                             "settings": row[0].settings, "seeds": len(row), "solved": solved,
+                            "median_sequences": (sequences_seen(row) or [None])[0],
                             "success_rate": solved / len(row), "median_accuracy": accuracy,
                             "median_train_seconds": seconds, "runs": [r.to_json() for r in row]})
         print(json.dumps(records[0] if len(records) == 1 else records))

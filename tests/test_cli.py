@@ -31,12 +31,13 @@ def test_run_shows_progress_unless_quiet():
     assert quiet.stderr == "" and len(quiet.stdout.splitlines()) == 1
 
 
-def test_run_all_runs_the_three_tasks_in_turn():
+def test_run_all_runs_every_task_in_turn():
     out = nplstm("run", "all", "--epochs", "1", "--quiet", "--json")
     assert out.returncode == 0, out.stderr
     records = json.loads(out.stdout.splitlines()[-1])
-    assert [r["task"] for r in records] == ["memory", "echo", "echo-partial"]
-    assert [r["updates"] for r in records] == [2, 3, 1]
+    assert [r["task"] for r in records] == ["memory", "echo", "echo-partial", "longlag-2a",
+                                            "longlag-2b", "longlag-2c", "adding"]
+    assert [r["updates"] for r in records] == [2, 3, 1, 1, 1, 1, 1]
 
 
 def test_sweep_reports_a_success_rate(capsys):

@@ -21,6 +21,7 @@ class Result:
     solved: bool
     report: list           # the tutorial-style printout, line by line
     history: dict          # per epoch: loss, accuracy (on the training data)
+    extra: dict = dataclasses.field(default_factory=dict)   # task-specific figures
 
     def summary(self):
         return (f"{self.task} [{self.config}] seed {self.seed}: "
@@ -29,7 +30,8 @@ class Result:
                 f"({1e6 * self.train_seconds / max(self.updates, 1):.0f} us per update)")
 
     def to_json(self):
-        """The machine-readable fields (no printout, no per-epoch history)."""
+        """The machine-readable fields (no printout, no per-epoch history);
+        `extra` holds a task's own figures (the paper tasks: sequences seen)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("report", "history")}
 
 
@@ -116,18 +118,34 @@ def warm_up(model, X, y):
                               0.0, 0.9, 0.999, 1e-7)
 
 
+class StopTraining(Exception):
+    """Raised by one_epoch to end training after its epoch (a task solved
+    early), with that epoch's loss and accuracy."""
+
+    def __init__(self, loss, accuracy):
+        super().__init__("training stopped early")
+        self.loss, self.accuracy = loss, accuracy
+
+
 def train(epochs, one_epoch, on_epoch=None):
     """Call one_epoch(epoch) -> (loss, accuracy) for each epoch, timing it, and
     report each epoch to on_epoch(epoch, loss, accuracy) when given (the
-    callback's own time is not counted). Returns (history, seconds)."""
+    callback's own time is not counted); one_epoch may end training early
+    by raising StopTraining. Returns (history, seconds)."""
     history = {"loss": [], "accuracy": []}
     seconds = 0.0
     for epoch in range(epochs):
         start = time.perf_counter()
-        loss, accuracy = one_epoch(epoch)
+        stop = None
+        try:
+            loss, accuracy = one_epoch(epoch)
+        except StopTraining as stopped:
+            stop, loss, accuracy = stopped, stopped.loss, stopped.accuracy
         seconds += time.perf_counter() - start
         history["loss"].append(loss)
         history["accuracy"].append(accuracy)
         if on_epoch is not None:
             on_epoch(epoch, loss, accuracy)
+        if stop is not None:
+            break
     return history, seconds

@@ -1,0 +1,284 @@
+"""The long-time-lag experiments of Hochreiter & Schmidhuber (1997), as tasks.
+
+longlag-2a  p+1 symbols; the two sequences (y, a1 .. a_{p-1}, y) and
+            (x, a1 .. a_{p-1}, x), next-symbol prediction at every step.
+            Solved: over 10,000 fresh sequences, no output at any step is
+            off its target by 0.25 or more. Paper, p = 100: 5,040 sequences.
+longlag-2b  as 2a with a random middle (drawn from a1 .. a_{p-1}); only the
+            last prediction can be right and is judged. Paper: 5,680.
+longlag-2c  p+4 symbols: distractors a1 .. ap, trigger e, begin b, x, y.
+            (b, x|y, q random distractors, then distractors until the
+            trigger e comes, with probability 1/10 at each step, e); the
+            target after e is the second symbol, on 2 outputs. Solved: both
+            outputs within 0.2 of their target for 10,000 fresh sequences.
+            Paper: q = p = 100 in 31,000 sequences, q = p = 1000 in 49,000.
+adding      Experiment 4: pairs (value in [-1, 1], marker), T to T + T/10
+            steps; two marked values (one among the first 10 steps, one
+            before T/2), markers -1 on the first and last step; target at the
+            end 0.5 + (X1 + X2) / 4. A sequence is right when the error is
+            below 0.04; solved (the paper's test) when at most 3 of 2,560
+            fresh sequences are wrong. Paper: T = 100 in 74,000 sequences,
+            T = 1000 in 853,000.
+
+Training is today's LSTM: forget gates, Adam, mini-batches of fresh
+sequences (one update per batch: an "epoch" here). Every check_every
+updates a quick check on 500 fresh sequences; when it passes, the full
+test; training stops at the first full test passed. Sequences of different
+lengths in one batch are padded at the front and masked (Masking), so each
+ends at the last step.
+"""
+import dataclasses
+
+import numpy as np
+
+from .. import data
+from ..layers import LSTM, Dense, Masking, TimeDistributed
+from ..model import Sequential
+from ..optimizers import Adam
+from .common import Probe, Result, StopTraining, Task, decayed, seeded, train, warm_up
+
+PAD = -2.0        # features of a padding step: no one-hot row and no adding input has it
+QUICK = 500       # sequences in a quick check
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    p: int = 100                     # 2a, 2b, 2c: the time lag / number of distractors
+    q: int = 100                     # 2c: length of the random prefix before triggers
+    T: int = 100                     # adding: the shortest sequence
+    units: int = 8                   # LSTM units
+    forget_bias: float = 1.0         # the forget gate's initial bias (LSTM)
+    input_bias: float = 0.0          # the input gate's initial bias (LSTM)
+    batch_size: int = 16             # fresh sequences per update
+    learning_rate: float = 0.01      # Adam's
+    lr_decay: float = 1.0            # the learning rate decays exponentially to
+                                     # learning_rate * lr_decay by the last epoch
+    clipnorm: float = 0.0            # clip the gradient's global norm to this (0: no clipping)
+    middle_weight: float = 1.0       # 2a, 2b: loss weight of every step but the last (which
+                                     # weighs 1): the lag's target can weigh more
+    epochs: int = 1000               # most updates; training stops when solved
+    check_every: int = 25            # updates between checks
+    test_sequences: int = 10000      # fresh sequences of the full test
+
+
+# --- the sequences --------------------------------------------------------------------
+
+
+def lag2_sequences(s, rng, n, random_middle):
+    """2a, 2b: n sequences of p+1 symbols; symbols 0 .. p-2 are a1 .. a_{p-1},
+    p-1 is x, p is y. Returns symbols (n, p+1)."""
+    first = rng.integers(s.p - 1, s.p + 1, size=n)
+    middle = rng.integers(0, s.p - 1, size=(n, s.p - 1)) if random_middle else \
+        np.broadcast_to(np.arange(s.p - 1), (n, s.p - 1))
+    return np.concatenate([first[:, None], middle, first[:, None]], axis=1)
+
+
+def lag2c_sequences(s, rng, n):
+    """2c: n sequences as lists of symbols (0 .. p-1 distractors, p the trigger
+    e, p+1 b, p+2 x, p+3 y) and the target of each (0: x, 1: y)."""
+    relevant = rng.integers(0, 2, size=n)
+    seqs = []
+    for r in relevant:
+        tail = rng.geometric(0.1)        # steps until e comes, e included
+        distractors = rng.integers(0, s.p, size=s.q + tail - 1)
+        seqs.append(np.concatenate([[s.p + 1, s.p + 2 + r], distractors, [s.p]]))
+    return seqs, relevant
+
+
+def adding_sequences(s, rng, n):
+    """Adding: n sequences (length, 2) of (value, marker) and their targets.
+    Markers are 0 but -1 at the first and last step and 1 at the two marked
+    steps; a marked first step's value counts as 0, as in the paper."""
+    seqs, targets = [], np.empty(n)
+    for k in range(n):
+        length = int(rng.integers(s.T, s.T + s.T // 10 + 1))
+        values = rng.uniform(-1.0, 1.0, size=length)
+        first = int(rng.integers(0, 10))
+        second = first
+        while second == first:
+            second = int(rng.integers(0, s.T // 2 - 1))
+        markers = np.zeros(length)
+        markers[[0, -1]] = -1.0
+        markers[[first, second]] = 1.0
+        targets[k] = 0.5 + sum(values[m] if m > 0 else 0.0 for m in (first, second)) / 4.0
+        seqs.append(np.stack([values, markers], axis=1))
+    return seqs, targets
+
+
+def padded(seqs, dtype):
+    """Sequences of (length, features) padded at the front with PAD to one length."""
+    longest = max(len(x) for x in seqs)
+    out = np.full((len(seqs), longest, seqs[0].shape[1]), PAD, dtype=dtype)
+    for k, x in enumerate(seqs):
+        out[k, longest - len(x):] = x
+    return out
+
+
+# --- each task: data, model, judgement -------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """What differs between the four tasks."""
+    name: str
+    paper_sequences: int             # training sequences the paper's LSTM needed
+    draw: callable                   # (settings, rng, n, dtype) -> (X, y, weights)
+    build: callable                  # (settings) -> layers, loss
+    errors: callable                 # (settings, outputs, y) -> per sequence: judged error
+    tolerance: float                 # an error below it is right
+    allowed_wrong: float             # share of the test that may be wrong
+
+
+def _lag2_draw(random_middle):
+    def draw(s, rng, n, dtype):
+        symbols = lag2_sequences(s, rng, n, random_middle)
+        X = data.one_hot(symbols[:, :-1], s.p + 1, dtype)
+        y = data.one_hot(symbols[:, 1:], s.p + 1, dtype)
+        weights = np.full(symbols[:, 1:].shape, s.middle_weight)
+        weights[:, -1] = 1.0
+        return X, y, weights
+    return draw
+
+
+def _lag2_build(s):
+    return [LSTM(s.units, return_sequences=True, forget_bias=s.forget_bias, input_bias=s.input_bias,
+                 input_shape=(s.p, s.p + 1)),
+            TimeDistributed(Dense(s.p + 1, activation="softmax"))], "categorical_crossentropy"
+
+
+def _lag2a_errors(s, outputs, y):
+    return np.abs(outputs - y).max(axis=(1, 2))          # every step, every unit
+
+
+def _lag2b_errors(s, outputs, y):
+    return np.abs(outputs[:, -1] - y[:, -1]).max(axis=1)  # the last step only
+
+
+def _lag2c_draw(s, rng, n, dtype):
+    seqs, relevant = lag2c_sequences(s, rng, n)
+    X = padded([data.one_hot(x, s.p + 4, dtype) for x in seqs], dtype)
+    return X, data.one_hot(relevant, 2, dtype), None
+
+
+def _lag2c_build(s):
+    return [Masking(PAD, input_shape=(None, s.p + 4)),
+            LSTM(s.units, forget_bias=s.forget_bias, input_bias=s.input_bias),
+            Dense(2, activation="softmax")], "categorical_crossentropy"
+
+
+def _adding_draw(s, rng, n, dtype):
+    seqs, targets = adding_sequences(s, rng, n)
+    return padded(seqs, dtype), targets[:, None].astype(dtype), None
+
+
+def _adding_build(s):
+    return [Masking(PAD, input_shape=(None, 2)), LSTM(s.units, forget_bias=s.forget_bias, input_bias=s.input_bias),
+            Dense(1)], "mse"
+
+
+def _end_errors(s, outputs, y):
+    return np.abs(outputs - y).max(axis=1)
+
+
+PROBLEMS = {
+    "longlag-2a": Problem("longlag-2a", 5040, _lag2_draw(False), _lag2_build, _lag2a_errors,
+                          0.25, 0.0),
+    "longlag-2b": Problem("longlag-2b", 5680, _lag2_draw(True), _lag2_build, _lag2b_errors,
+                          0.25, 0.0),
+    "longlag-2c": Problem("longlag-2c", 31000, _lag2c_draw, _lag2c_build, _end_errors,
+                          0.2, 0.0),
+    "adding": Problem("adding", 74000, _adding_draw, _adding_build, _end_errors,
+                      0.04, 3 / 2560),
+}
+
+
+# --- training until solved ---------------------------------------------------------------
+
+
+def test(problem, model, settings, rng, n, dtype, batch=500):
+    """(share of n fresh sequences judged wrong, largest error) of the model."""
+    wrong, worst = 0, 0.0
+    for start in range(0, n, batch):
+        X, y, _ = problem.draw(settings, rng, min(batch, n - start), dtype)
+        errors = problem.errors(settings, model.predict(X, batch_size=len(X)), y)
+        wrong += int(np.sum(errors >= problem.tolerance))
+        worst = max(worst, float(errors.max()))
+    return wrong / n, worst
+
+
+def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None):
+    s = settings
+    problem = PROBLEMS[name]
+    check(name, s)
+    model_seed, rng = seeded(seed)
+    test_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+    layers, loss = problem.build(s)
+    model = Sequential(layers, seed=model_seed, dtype=dtype)
+    model.compile(loss=loss, optimizer=Adam(s.learning_rate,
+                                            global_clipnorm=s.clipnorm or None))
+    X0, y0, w0 = problem.draw(s, np.random.default_rng(0), 2, dtype)   # not the task's stream
+    warm_up(model, X0, y0)
+    passed = {}
+
+    def one_epoch(update):
+        model.optimizer.learning_rate = decayed(s.learning_rate, s.lr_decay, update, s.epochs)
+        X, y, weights = problem.draw(s, rng, s.batch_size, dtype)
+        loss = model.train_on_batch(X, y, sample_weight=weights)
+        if (update + 1) % s.check_every == 0:
+            wrong, _ = test(problem, model, s, test_rng, QUICK, dtype)
+            if wrong <= problem.allowed_wrong:
+                wrong, worst = test(problem, model, s, test_rng, s.test_sequences, dtype)
+                if wrong <= problem.allowed_wrong:
+                    passed.update(wrong=wrong, worst=worst)
+                    raise StopTraining(loss, 1.0 - wrong)
+        return loss, np.nan
+
+    history, seconds = train(s.epochs, one_epoch, on_epoch)
+    if passed:
+        wrong, worst = passed["wrong"], passed["worst"]
+    else:
+        wrong, worst = test(problem, model, s, test_rng, s.test_sequences, dtype)
+    sequences = model.optimizer.iterations * s.batch_size
+    solved = bool(passed)
+    report = [f"{'solved' if solved else 'not solved'} after {sequences:,} training sequences "
+              f"(the paper's LSTM: {problem.paper_sequences:,} at its sizes); on "
+              f"{s.test_sequences:,} fresh test sequences {wrong:.2%} wrong (error >= "
+              f"{problem.tolerance}), largest error {worst:.3f}"]
+    return Result(name, config, seed, dtype, dataclasses.asdict(s), s.epochs,
+                  model.optimizer.iterations, seconds, 1.0 - wrong, solved, report, history,
+                  extra={"sequences": sequences, "paper_sequences": problem.paper_sequences,
+                         "largest_error": worst}), model
+
+
+def check(name, s):
+    """Raise a ValueError naming the first setting that cannot work."""
+    if name != "adding" and s.p < 2:
+        raise ValueError(f"p must be at least 2, got {s.p}")
+    if name == "longlag-2c" and s.q < 0:
+        raise ValueError(f"q must not be negative, got {s.q}")
+    if name == "adding" and s.T < 20:
+        raise ValueError(f"adding needs T of at least 20 (two marks before T/2), got {s.T}")
+    if s.middle_weight < 0:
+        raise ValueError(f"middle_weight must not be negative, got {s.middle_weight}")
+
+
+def probes_for(name):
+    def probes(settings, rng, dtype):
+        X, y, _ = PROBLEMS[name].draw(settings, rng, 2, dtype)
+        return [Probe(X, [f"sequence {k + 1}" for k in range(2)],
+                      [[str(t) for t in range(X.shape[1])]] * 2)]
+    return probes
+
+
+LONG_LAG = dict(units=16, forget_bias=5.0, input_bias=-3.0, learning_rate=0.01)
+DEFAULTS = {
+    "longlag-2a": Settings(**LONG_LAG, batch_size=4, middle_weight=0.01, epochs=2520),
+    "longlag-2b": Settings(**LONG_LAG, batch_size=4, middle_weight=0.01, epochs=2840),
+    "longlag-2c": Settings(**LONG_LAG, batch_size=8, epochs=7750),
+    "adding": Settings(**LONG_LAG, batch_size=16, epochs=9250),
+}
+# The paper's sizes are the defaults (p = q = T = 100); "tutorial" names the
+# same here, as there is no tutorial of these tasks.
+TASKS = [Task(name, {"tutorial": settings, "default": settings}, run, probes_for(name),
+              context_step=-1)
+         for name, settings in DEFAULTS.items()]
