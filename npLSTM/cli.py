@@ -28,8 +28,9 @@ def parse_sets(pairs):
 def settings_for(task, args):
     """The task's settings: the chosen config, then --epochs and --set."""
     overrides = parse_sets(args.set)
-    if args.epochs is not None:
-        overrides["epochs"] = str(args.epochs)
+    for name in ("epochs", "p", "q", "T"):
+        if getattr(args, name) is not None:
+            overrides[name] = str(getattr(args, name))
     settings = apply_overrides(task.configs[args.config], overrides)
     label = args.config if settings == task.configs[args.config] else "custom"
     return settings, label
@@ -232,8 +233,11 @@ def build_parser():
         description="npLSTM: a from-scratch LSTM engine. Run the classic LSTM memory "
                     "demonstrations of the Keras tutorials (memory: remember a symbol "
                     "across a gap; echo: echo a window of random integers; echo-partial: "
-                    "echo its first 2 with an encoder-decoder) and sweep them over seeds. "
-                    "The README explains each task and its configurations.")
+                    "echo its first 2 with an encoder-decoder) and the long-time-lag "
+                    "experiments of Hochreiter & Schmidhuber 1997 (longlag-2a, longlag-2b, "
+                    "longlag-2c, adding), sweep them over seeds and settings, and look "
+                    "inside the trained models. The README explains each task and its "
+                    "configurations.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def task_options(p, with_seed=True):
@@ -246,9 +250,15 @@ def build_parser():
                            help="seed of weights and data; the same seed gives the same "
                                 "run, bit for bit (default: %(default)s)")
         p.add_argument("--epochs", type=int, default=None,
-                       help="override the configuration's number of epochs")
+                       help="override the configuration's number of epochs (the paper's "
+                            "tasks: the most updates; they stop when solved)")
         p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                        help="floating-point precision (default: %(default)s)")
+        for name, meaning in (("p", "the time lag of longlag-2a/2b/2c (their p)"),
+                              ("q", "longlag-2c's prefix before the trigger (its q)"),
+                              ("T", "the adding task's shortest sequence (its T)")):
+            p.add_argument(f"--{name}", type=int, default=None, metavar=name.upper(),
+                           help=f"{meaning}; the same as --set {name}=...")
         p.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override any setting of the task, e.g. --set units=30 "
                             "(repeatable; an unknown key lists the known ones)")
@@ -320,7 +330,7 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("epochs", "seeds", "jobs", "mark"):
+    for name in ("epochs", "seeds", "jobs", "mark", "p", "q", "T"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             parser.error(f"--{name} must be a positive integer, got {value}")

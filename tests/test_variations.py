@@ -151,3 +151,15 @@ def test_every_variation_is_a_command_line_setting():
 def test_window_symbols_pad_past_the_end():
     X, y = data.window_symbols([1, 2, 3], 2, 1, pad=True)
     assert X.tolist() == [[1, 2], [2, 3], [3, data.PAD]] and y.tolist() == [[1], [2], [3]]
+
+
+def test_a_reshaped_many_to_one_model_saves_and_loads(tmp_path):
+    import npLSTM as nl
+    settings = echo_settings(topology="many-to-one", n_out=2, alphabet=10)
+    model = echo.build_model(settings, seed=0, dtype="float64")
+    X, _, _ = echo.framed(settings, np.random.default_rng(0), "float64")
+    model.save(tmp_path / "m.npz")
+    loaded = nl.load_model(tmp_path / "m.npz")
+    assert [type(layer).__name__ for layer in loaded.layers] == \
+        ["LSTM", "Dense", "Reshape", "Activation"]
+    np.testing.assert_array_equal(loaded.predict(X, batch_size=7), model.predict(X, batch_size=7))
