@@ -165,8 +165,9 @@ def sequences_seen(results):
     if "sequences" not in results[0].extra:
         return None
     solved = [r.extra["sequences"] for r in results if r.solved]
-    within = sum(r.extra["sequences"] <= r.extra["paper_sequences"] for r in results if r.solved)
-    return (median(solved) if solved else None, within, results[0].extra["paper_sequences"])
+    paper = results[0].extra["paper_sequences"]
+    within = None if paper is None else sum(seen <= paper for seen in solved)
+    return (median(solved) if solved else None, within, paper)
 
 
 def command_sweep(args):
@@ -212,8 +213,9 @@ def command_sweep(args):
     counted = sequences_seen(runs)
     if counted is not None:
         seen, within, paper = counted
-        print(f"training sequences of the solved runs: median {seen}; {within} solved within "
-              f"the paper's {paper:,}")
+        print(f"training sequences of the solved runs: median {seen}; "
+              + (f"{within} solved within the paper's {paper:,}" if paper else
+                 "the paper reports no figure at these sizes"))
     if args.json:
         records = []
         for (overrides, _), row in zip(variants, results):

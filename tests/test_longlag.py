@@ -73,7 +73,7 @@ def test_adding_sequences_mark_two_values_and_sum_them():
 
 def test_padded_sequences_give_what_each_sequence_gives_alone():
     s = settings("adding", T=20, units=4)
-    layers, loss = longlag.PROBLEMS["adding"].build(s, forget_bias=3.0)
+    layers, loss = longlag.PROBLEMS["adding"].build(s, 3.0, -2.0)
     model = nl.Sequential(layers, seed=0)
     X, _, _ = longlag.PROBLEMS["adding"].draw(s, np.random.default_rng(2), 6, "float64")
     together = model.predict(X)
@@ -97,18 +97,21 @@ def test_small_lags_are_solved_and_training_stops_there(name, changes):
     assert "training sequences" in result.report[0]
 
 
-def test_the_forget_bias_starts_at_the_log_of_the_lag():
-    """chrono: f = sig(ln lag) = lag / (1 + lag), a memory kept ~lag steps."""
+def test_the_gate_biases_start_from_the_lag():
+    """f = sig(ln L) = L / (1 + L), a memory kept ~L steps; i = 0.5 / sqrt(L)."""
     for name, changes, lag in [("longlag-2a", dict(p=50), 50), ("longlag-2c", dict(q=90), 100),
                                ("adding", dict(T=200), 200)]:
         s = settings(name, **changes)
-        assert longlag.initial_forget_bias(longlag.PROBLEMS[name], s) == pytest.approx(np.log(lag))
-        s = dataclasses.replace(s, chrono=False, forget_bias=2.5)
-        assert longlag.initial_forget_bias(longlag.PROBLEMS[name], s) == 2.5
-    _, model = tasks.get("longlag-2a").train(settings("longlag-2a", p=20, epochs=1,
+        f, i = longlag.initial_biases(longlag.PROBLEMS[name], s)
+        assert f == pytest.approx(np.log(lag))
+        assert 1 / (1 + np.exp(-i)) == pytest.approx(0.5 / np.sqrt(lag))
+        s = dataclasses.replace(s, lag_init=False, forget_bias=2.5, input_bias=-1.0)
+        assert longlag.initial_biases(longlag.PROBLEMS[name], s) == (2.5, -1.0)
+    _, model = tasks.get("longlag-2a").train(settings("longlag-2a", p=25, epochs=1,
                                                        test_sequences=10), seed=0)
     lstm = model.layers[0]
-    assert (lstm.forget_bias, lstm.input_bias) == (pytest.approx(np.log(20)), -3.0)
+    assert (lstm.forget_bias, lstm.input_bias) == (pytest.approx(np.log(25)),
+                                                   pytest.approx(np.log(0.1 / 0.9)))
 
 
 def test_an_unsolved_run_reports_its_test():
@@ -132,7 +135,10 @@ def test_the_command_line_takes_p_q_and_t(capsys):
                      "--set", "test_sequences=100", "--json"]) == 0
     record = cli.json.loads(capsys.readouterr().out.splitlines()[-1])
     assert (record["settings"]["p"], record["settings"]["q"]) == (6, 4)
-    assert record["extra"]["paper_sequences"] == 31000
+    assert record["extra"]["paper_sequences"] is None          # not a size of the paper's
+    problem = longlag.PROBLEMS["longlag-2c"]
+    assert problem.paper(settings("longlag-2c", p=1000, q=1000)) == 49000
+    assert longlag.PROBLEMS["adding"].paper(settings("adding", T=1000)) == 853000
     with pytest.raises(SystemExit):
         cli.main(["run", "memory", "--T", "30"])
     assert "unknown setting 'T'" in capsys.readouterr().err

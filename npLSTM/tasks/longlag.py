@@ -47,11 +47,10 @@ class Settings:
     q: int = 100                     # 2c: length of the random prefix before triggers
     T: int = 100                     # adding: the shortest sequence
     units: int = 8                   # LSTM units
-    chrono: bool = True              # the forget gate's initial bias ln(lag), the lag being
-                                     # p, q + 10 or T: "chrono" initialisation (Tallec &
-                                     # Ollivier 2018); false: forget_bias
-    forget_bias: float = 1.0         # the forget gate's initial bias, unless chrono
-    input_bias: float = 0.0          # the input gate's initial bias (LSTM)
+    lag_init: bool = True            # initial gate biases from the lag (p, q + 10 or T):
+                                     # see initial_biases; false: the two below
+    forget_bias: float = 1.0         # the forget gate's initial bias, unless lag_init
+    input_bias: float = 0.0          # the input gate's initial bias, unless lag_init
     batch_size: int = 16             # fresh sequences per update
     learning_rate: float = 0.01      # Adam's
     lr_decay: float = 1.0            # the learning rate decays exponentially to
@@ -124,7 +123,8 @@ def padded(seqs, dtype):
 class Problem:
     """What differs between the four tasks."""
     name: str
-    paper_sequences: int             # training sequences the paper's LSTM needed
+    paper: callable                  # (settings) -> the training sequences the paper's LSTM
+                                     # needed at these sizes, or None: not reported
     draw: callable                   # (settings, rng, n, dtype) -> (X, y, weights)
     build: callable                  # (settings, forget bias) -> layers, loss
     lag: callable                    # (settings) -> the steps a memory must last
@@ -144,9 +144,9 @@ def _lag2_draw(random_middle):
     return draw
 
 
-def _lag2_build(s, forget_bias):
+def _lag2_build(s, forget_bias, input_bias):
     return [LSTM(s.units, return_sequences=True, forget_bias=forget_bias,
-                 input_bias=s.input_bias, input_shape=(s.p, s.p + 1)),
+                 input_bias=input_bias, input_shape=(s.p, s.p + 1)),
             TimeDistributed(Dense(s.p + 1, activation="softmax"))], "categorical_crossentropy"
 
 
@@ -171,9 +171,9 @@ def _lag2c_draw(s, rng, n, dtype):
     return X, data.one_hot(relevant, 2, dtype), None
 
 
-def _lag2c_build(s, forget_bias):
+def _lag2c_build(s, forget_bias, input_bias):
     return [Masking(PAD, input_shape=(None, s.p + 4)),
-            LSTM(s.units, forget_bias=forget_bias, input_bias=s.input_bias),
+            LSTM(s.units, forget_bias=forget_bias, input_bias=input_bias),
             Dense(2, activation="softmax")], "categorical_crossentropy"
 
 
@@ -182,9 +182,9 @@ def _adding_draw(s, rng, n, dtype):
     return padded(seqs, dtype), targets[:, None].astype(dtype), None
 
 
-def _adding_build(s, forget_bias):
+def _adding_build(s, forget_bias, input_bias):
     return [Masking(PAD, input_shape=(None, 2)),
-            LSTM(s.units, forget_bias=forget_bias, input_bias=s.input_bias),
+            LSTM(s.units, forget_bias=forget_bias, input_bias=input_bias),
             Dense(1)], "mse"
 
 
@@ -193,14 +193,19 @@ def _end_errors(s, outputs, y):
 
 
 PROBLEMS = {
-    "longlag-2a": Problem("longlag-2a", 5040, _lag2_draw(False), _lag2_build,
+    "longlag-2a": Problem("longlag-2a", lambda s: {100: 5040}.get(s.p),
+                          _lag2_draw(False), _lag2_build,
                           lambda s: s.p, _lag2a_errors, 0.25, 0.0),
-    "longlag-2b": Problem("longlag-2b", 5680, _lag2_draw(True), _lag2_build,
+    "longlag-2b": Problem("longlag-2b", lambda s: {100: 5680}.get(s.p),
+                          _lag2_draw(True), _lag2_build,
                           lambda s: s.p, _lag2b_errors, 0.25, 0.0),
     # 2c: the relevant symbol must last the prefix and the wait for e (10 on average)
-    "longlag-2c": Problem("longlag-2c", 31000, _lag2c_draw, _lag2c_build,
+    "longlag-2c": Problem("longlag-2c", lambda s: {(100, 100): 31000,
+                                                   (1000, 1000): 49000}.get((s.p, s.q)),
+                          _lag2c_draw, _lag2c_build,
                           lambda s: s.q + 10, _end_errors, 0.2, 0.0),
-    "adding": Problem("adding", 74000, _adding_draw, _adding_build,
+    "adding": Problem("adding", lambda s: {100: 74000, 1000: 853000}.get(s.T),
+                      _adding_draw, _adding_build,
                       lambda s: s.T, _end_errors, 0.04, 3 / 2560),
 }
 
@@ -225,10 +230,22 @@ def test(problem, model, settings, rng, n, dtype):
     return wrong / n, worst
 
 
-def initial_forget_bias(problem, s):
-    """ln(lag) with chrono: f = sig(ln lag) = lag / (1 + lag) keeps a memory
-    about as long as the task needs it; forget_bias otherwise."""
-    return float(np.log(problem.lag(s))) if s.chrono else s.forget_bias
+def initial_biases(problem, s):
+    """(forget bias, input bias) of the LSTM. With lag_init, from the lag L:
+
+    forget  ln L: f = sig(ln L) = L / (1 + L) keeps a memory about L steps
+            (the "chrono" initialisation of Tallec & Ollivier, 2018)
+    input   logit(0.5 / sqrt L): L random writes of i g (|g| <= 1) then add
+            up to about i sqrt(L) = 0.5, so the cell stays in tanh's linear
+            range and a stored symbol is not drowned (the 1997 paper also
+            started its input gates shut)
+
+    Otherwise the settings' forget_bias and input_bias."""
+    if not s.lag_init:
+        return s.forget_bias, s.input_bias
+    lag = problem.lag(s)
+    i = 0.5 / np.sqrt(lag)
+    return float(np.log(lag)), float(np.log(i / (1.0 - i)))
 
 
 def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None):
@@ -237,7 +254,7 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     check(name, s)
     model_seed, rng = seeded(seed)
     test_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
-    layers, loss = problem.build(s, initial_forget_bias(problem, s))
+    layers, loss = problem.build(s, *initial_biases(problem, s))
     model = Sequential(layers, seed=model_seed, dtype=dtype)
     model.compile(loss=loss, optimizer=Adam(s.learning_rate,
                                             global_clipnorm=s.clipnorm or None))
@@ -265,13 +282,14 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
         wrong, worst = test(problem, model, s, test_rng, s.test_sequences, dtype)
     sequences = model.optimizer.iterations * s.batch_size
     solved = bool(passed)
+    paper = problem.paper(s)
     report = [f"{'solved' if solved else 'not solved'} after {sequences:,} training sequences "
-              f"(the paper's LSTM: {problem.paper_sequences:,} at its sizes); on "
-              f"{s.test_sequences:,} fresh test sequences {wrong:.2%} wrong (error >= "
+              + (f"(the paper's LSTM: {paper:,})" if paper else "(no paper figure at this size)")
+              + f"; on {s.test_sequences:,} fresh test sequences {wrong:.2%} wrong (error >= "
               f"{problem.tolerance}), largest error {worst:.3f}"]
     return Result(name, config, seed, dtype, dataclasses.asdict(s), s.epochs,
                   model.optimizer.iterations, seconds, 1.0 - wrong, solved, report, history,
-                  extra={"sequences": sequences, "paper_sequences": problem.paper_sequences,
+                  extra={"sequences": sequences, "paper_sequences": paper,
                          "largest_error": worst}), model
 
 
@@ -295,7 +313,7 @@ def probes_for(name):
     return probes
 
 
-LONG_LAG = dict(units=16, input_bias=-3.0, learning_rate=0.01)
+LONG_LAG = dict(units=16, learning_rate=0.01)
 DEFAULTS = {
     "longlag-2a": Settings(**LONG_LAG, batch_size=4, middle_weight=0.01, epochs=2520),
     "longlag-2b": Settings(**LONG_LAG, batch_size=4, middle_weight=0.01, epochs=2840),
