@@ -86,9 +86,10 @@ def plot_inspection(inspection, path=None):
                 image = ax.imshow(values[s].T, aspect="auto", cmap=cmap, vmin=limits[0],
                                   vmax=limits[1], interpolation="nearest")
                 steps = values.shape[1]
-                ax.set_xticks(range(steps))
-                ax.set_xticklabels(inspection.step_labels[s] if k == 0 else
-                                   [str(t + 1) for t in range(steps)])
+                labels = inspection.step_labels[s] if k == 0 else \
+                    [str(t + 1) for t in range(steps)]
+                shown = range(0, steps, -(-steps // 20))     # at most 20 labels
+                ax.set_xticks(shown, [labels[t] for t in shown])
                 if q == len(quantities) - 1:
                     ax.set_xlabel("input at each step" if k == 0 else "step")
                 context = ", ".join(map(str, layer.context_units))

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-import npLSTM as nl
 from npLSTM import gradcheck as gc
 from npLSTM.kernels import reference
 

@@ -163,7 +163,8 @@ def test_bad_sample_weights_are_named_before_anything_changes(weights, message):
 def test_masking_needs_a_finite_mask_value_and_sequences():
     with pytest.raises(ValueError, match="mask_value must be a finite number, got nan"):
         nl.Masking(float("nan"))
-    with pytest.raises(ValueError, match=r"Masking expects samples of shape \(timesteps, features\)"):
+    with pytest.raises(ValueError,
+                       match=r"Masking expects samples of shape \(timesteps, features\)"):
         nl.Sequential([nl.Masking(input_shape=(3,))])
 
 

@@ -1,6 +1,5 @@
 """The same seed gives bit-identical weights, losses and predictions, in
 this process and in a new one."""
-import hashlib
 import subprocess
 import sys
 

@@ -45,7 +45,8 @@ def test_echo_as_regression_scales_integers_and_rounds_predictions():
     X, y, _ = echo.framed(settings, np.random.default_rng(0), "float64")
     assert X.shape == (21, 5, 1) and X.min() >= 0 and X.max() <= 1
     np.testing.assert_array_equal(echo.decode(X, settings) / 9, X[..., 0])
-    assert list(echo.decode(np.array([[[-0.3], [0.06], [0.5], [1.4]]]), settings)[0]) == [0, 1, 4, 9]
+    outputs = np.array([[[-0.3], [0.06], [0.5], [1.4]]])
+    assert list(echo.decode(outputs, settings)[0]) == [0, 1, 4, 9]
     model = echo.build_model(settings, seed=0, dtype="float64")
     assert (model.loss.name, model.layers[-1].layer.activation) == ("mse", "linear")
     result = ECHO.run(dataclasses.replace(settings, epochs=3, eval_sequences=1), seed=0)

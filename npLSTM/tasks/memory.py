@@ -95,7 +95,8 @@ def build_model(settings, seed, dtype):
         layers = [LSTM(s.units, return_sequences=True, input_shape=(s.steps, s.alphabet)),
                   TimeDistributed(Dense(s.alphabet, activation="sigmoid"))]
     else:
-        layers = [LSTM(s.units, stateful=s.stateful, batch_input_shape=(s.batch_size, 1, s.alphabet)),
+        layers = [LSTM(s.units, stateful=s.stateful,
+                       batch_input_shape=(s.batch_size, 1, s.alphabet)),
                   Dense(s.alphabet, activation="sigmoid")]
     model = Sequential(layers, seed=seed, dtype=dtype)
     model.compile(loss="binary_crossentropy", optimizer=Adam(s.learning_rate))
