@@ -258,7 +258,7 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     model = Sequential(layers, seed=model_seed, dtype=dtype)
     model.compile(loss=loss, optimizer=Adam(s.learning_rate,
                                             global_clipnorm=s.clipnorm or None))
-    X0, y0, w0 = problem.draw(s, np.random.default_rng(0), 2, dtype)   # not the task's stream
+    X0, y0, _ = problem.draw(s, np.random.default_rng(0), 2, dtype)   # not the task's stream
     warm_up(model, X0, y0)
     passed = {}
 
