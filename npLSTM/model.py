@@ -378,14 +378,17 @@ class Sequential:
                 print(f"Epoch {epoch + 1}/{epochs} - {shown}")
         return history
 
-    def train_on_batch(self, X, y, sample_weight=None):
-        """One update on (X, y) as a single batch; returns the loss before it."""
+    def train_on_batch(self, X, y, sample_weight=None, return_outputs=False):
+        """One update on (X, y) as a single batch; returns the loss before it,
+        and with return_outputs (loss, outputs): the model's outputs for X
+        before the update, from the step's own forward pass."""
         self._require_compiled()
         X = self._as_input(X)
         y = self._as_target(y, X)
         sample_weight = self._as_sample_weight(sample_weight, X)
         self._batch_size(len(X), len(X))
-        return self._train_step(X, y, sample_weight)[0]
+        loss, outputs = self._train_step(X, y, sample_weight)
+        return (loss, outputs) if return_outputs else loss
 
     def predict(self, X, batch_size=None):
         """Outputs for X, batch by batch. Stateful layers advance their state."""

@@ -47,7 +47,8 @@ def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed):
 def test_the_tasks_sizes_take_the_measured_paths():
     assert jit.compiled_loop(1, 20) and jit.compiled_loop(7, 20)      # memory, echo
     assert not jit.compiled_loop(21, 150)                             # echo-partial
-    assert not jit.compiled_loop(1, 128) and not jit.compiled_loop(64, 64)
+    assert jit.compiled_loop(16, 32) and jit.compiled_loop(4, 16)     # adding, longlag-2a
+    assert not jit.compiled_loop(1, 128) and not jit.compiled_loop(16, 64)
 
 
 def test_inputs_are_left_unchanged():

@@ -88,13 +88,42 @@ def test_padded_sequences_give_what_each_sequence_gives_alone():
 ])
 def test_small_lags_are_solved_and_training_stops_there(name, changes):
     task = tasks.get(name)
-    s = settings(name, check_every=10, test_sequences=2000, **changes)
+    s = settings(name, test_sequences=2000, **changes)
     result = task.run(s, seed=0)
     assert result.solved and result.accuracy == 1.0
     assert result.updates < s.epochs and len(result.history["loss"]) == result.updates
     assert result.extra["sequences"] == result.updates * s.batch_size
-    assert result.updates % s.check_every == 0
     assert "training sequences" in result.report[0]
+
+
+def test_the_full_test_waits_for_a_window_of_right_training_sequences(monkeypatch):
+    """The full test runs only once the latest `window` training sequences
+    were judged right; after a failed one the window starts over, so tests
+    are at least window / batch_size updates apart. Training stops at the
+    first test passed."""
+    s = settings("longlag-2a", p=10, window=40, epochs=3000)      # 10 batches of 4
+    tested_at = []
+
+    def test(problem, model, settings, rng, n, dtype):
+        tested_at.append(model.optimizer.iterations)
+        return (0.0, 0.1) if len(tested_at) == 3 else (0.5, 0.9)
+    monkeypatch.setattr(longlag, "test", test)
+    result = tasks.get("longlag-2a").run(s, seed=0)
+    assert result.solved and len(tested_at) == 3 and result.updates == tested_at[-1]
+    for start, end in zip([0] + tested_at[:-1], tested_at):
+        assert end - start >= 10        # a full window of batches since the last test
+
+
+def test_an_unlearnable_window_never_reaches_the_full_test(monkeypatch):
+    """At a learning rate of 1e-9 the model stays a guess: its training
+    sequences are never all right, so the full test never runs during
+    training (only once, at the end)."""
+    calls = []
+    real_test = longlag.test
+    monkeypatch.setattr(longlag, "test", lambda *a: calls.append(a[4]) or real_test(*a))
+    result = tasks.get("longlag-2a").run(settings("longlag-2a", p=10, learning_rate=1e-9,
+                                                  window=40, epochs=60, test_sequences=50))
+    assert not result.solved and calls == [50]
 
 
 def test_the_gate_biases_start_from_the_lag():

@@ -183,6 +183,18 @@ def test_train_on_batch_returns_the_loss_before_the_update():
     assert not np.array_equal(before[0], model.get_weights()[0])
 
 
+def test_train_on_batch_can_return_the_outputs_before_the_update():
+    model = nl.Sequential([nl.LSTM(3, input_shape=(4, 2)), nl.Dense(1)], seed=0)
+    model.compile("mse", "adam")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(5, 4, 2)), rng.normal(size=(5, 1))
+    expected = model.predict(X)
+    loss, outputs = model.train_on_batch(X, y, return_outputs=True)
+    np.testing.assert_array_equal(outputs, expected)
+    assert loss == pytest.approx(np.mean((expected - y) ** 2), rel=1e-14)
+    assert not np.array_equal(model.predict(X), expected)        # the update happened
+
+
 def test_evaluate_weighs_batches_by_size_and_reports_accuracy():
     model = nl.Sequential([nl.Dense(2, activation="softmax", input_shape=(3,))], seed=0)
     model.compile("categorical_crossentropy", metrics=["accuracy"])

@@ -25,12 +25,16 @@ from .reference import input_projection
 from .reference import (  # noqa: F401  (BLAS-bound: NumPy is as fast)
     ACTIVATIONS, activation_backward, dense_backward, dense_forward, mean_squared_error)
 
-# Where the compiled loop beats BLAS per step, measured with
-# `python benchmarks/kernels.py --crossover` (float64, T = 1, 5, 20): at
-# batch 1 up to 64 units, at batch 7 up to 16, at batch 21 only at 8 units;
-# BLAS wins beyond, and at batch 1 with 128 units already (1.2 ms vs 0.9).
+# Where the compiled loop beats BLAS per step, measured with `python
+# benchmarks/kernels.py --crossover` (float64, T = 5, 100, 1000, D = 32; load
+# below 1.4): up to 64 units while batch x units stays within 512. At
+# (B, T, H) = (16, 1000, 32) 74 ms against 89, at (4, 100, 64) 4.9 against
+# 6.1; BLAS wins at (16, 100, 64), 15 against 17, and with 128 units from
+# batch 1 at T = 5. (Running the rows on Numba's threads (prange) gained
+# 1.2-1.9x alone but lost 4x beside NumPy's BLAS threads, which spin
+# waiting for work: not used.)
 SMALL_UNITS = 64      # most units for the compiled loop
-SMALL_WORK = 192      # most batch x units for it
+SMALL_WORK = 512      # most batch x units for it
 # The weight gradients are one pass over every row and step, with no
 # recurrence: loops beat BLAS's call overhead only while the work is tiny.
 # Measured (float64): loops 8.8 us vs BLAS 12.6 at (B,T,D,H) = (1,5,20,20),

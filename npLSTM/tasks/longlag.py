@@ -21,12 +21,17 @@ adding      Experiment 4: pairs (value in [-1, 1], marker), T to T + T/10
             T = 1000 in 853,000.
 
 Training is today's LSTM: forget gates, Adam, mini-batches of fresh
-sequences (one update per batch: an "epoch" here). Every check_every
-updates a quick check on 500 fresh sequences; when it passes, the full
-test; training stops at the first full test passed. Sequences of different
-lengths in one batch are padded at the front and masked (Masking), so each
-ends at the last step.
+sequences (one update per batch: an "epoch" here). Each batch is judged as
+the test judges, on the outputs of the update's own forward pass: fresh
+sequences the model has not seen, judged for free. When the most recent
+`window` training sequences pass (as the paper stopped Experiment 4 once
+the 2,000 most recent sequences were right), the full test runs on fresh
+sequences; training stops at the first full test passed, and after a
+failed one the window starts over. Sequences of different lengths in one
+batch are padded at the front and masked (Masking), so each ends at the
+last step.
 """
+import collections
 import dataclasses
 
 import numpy as np
@@ -38,7 +43,6 @@ from ..optimizers import Adam
 from .common import Probe, Result, StopTraining, Task, decayed, seeded, train, warm_up
 
 PAD = -2.0        # features of a padding step: no one-hot row and no adding input has it
-QUICK = 500       # sequences in a quick check
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +63,8 @@ class Settings:
     middle_weight: float = 1.0       # 2a, 2b: loss weight of every step but the last (which
                                      # weighs 1): the lag's target can weigh more
     epochs: int = 1000               # most updates; training stops when solved
-    check_every: int = 25            # updates between checks
+    window: int = 500                # the most recent training sequences that must pass
+                                     # before the full test
     test_sequences: int = 10000      # fresh sequences of the full test
 
 
@@ -218,9 +223,11 @@ TEST_ENTRIES = 2 * 10**7   # input entries per test batch: 160 MB in float64
 
 def test(problem, model, settings, rng, n, dtype):
     """(share of n fresh sequences judged wrong, largest error) of the model,
-    predicted in batches of at most 500 sequences and TEST_ENTRIES inputs."""
+    predicted in batches of the training batch size (and at most TEST_ENTRIES
+    inputs): the kernels' loop shape suits it. Batches of 500 took the
+    per-step BLAS path, 1.7x slower per sequence at adding T = 1000."""
     sample, _, _ = problem.draw(settings, np.random.default_rng(0), 1, dtype)   # its size
-    batch = int(np.clip(TEST_ENTRIES // sample.size, 1, 500))
+    batch = int(np.clip(TEST_ENTRIES // sample.size, 1, settings.batch_size))
     wrong, worst = 0, 0.0
     for start in range(0, n, batch):
         X, y, _ = problem.draw(settings, rng, min(batch, n - start), dtype)
@@ -261,18 +268,20 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     X0, y0, _ = problem.draw(s, np.random.default_rng(0), 2, dtype)   # not the task's stream
     warm_up(model, X0, y0)
     passed = {}
+    recent = collections.deque(maxlen=-(-s.window // s.batch_size))   # wrong per batch
 
     def one_epoch(update):
         model.optimizer.learning_rate = decayed(s.learning_rate, s.lr_decay, update, s.epochs)
         X, y, weights = problem.draw(s, rng, s.batch_size, dtype)
-        loss = model.train_on_batch(X, y, sample_weight=weights)
-        if (update + 1) % s.check_every == 0:
-            wrong, _ = test(problem, model, s, test_rng, QUICK, dtype)
+        loss, outputs = model.train_on_batch(X, y, sample_weight=weights, return_outputs=True)
+        recent.append(int(np.sum(problem.errors(s, outputs, y) >= problem.tolerance)))
+        if len(recent) == recent.maxlen and \
+                sum(recent) <= problem.allowed_wrong * len(recent) * s.batch_size:
+            wrong, worst = test(problem, model, s, test_rng, s.test_sequences, dtype)
             if wrong <= problem.allowed_wrong:
-                wrong, worst = test(problem, model, s, test_rng, s.test_sequences, dtype)
-                if wrong <= problem.allowed_wrong:
-                    passed.update(wrong=wrong, worst=worst)
-                    raise StopTraining(loss, 1.0 - wrong)
+                passed.update(wrong=wrong, worst=worst)
+                raise StopTraining(loss, 1.0 - wrong)
+            recent.clear()
         return loss, np.nan
 
     history, seconds = train(s.epochs, one_epoch, on_epoch)
@@ -303,6 +312,8 @@ def check(name, s):
         raise ValueError(f"adding needs T of at least 20 (two marks before T/2), got {s.T}")
     if s.middle_weight < 0:
         raise ValueError(f"middle_weight must not be negative, got {s.middle_weight}")
+    if s.window < 1:
+        raise ValueError(f"window must be at least 1 sequence, got {s.window}")
 
 
 def probes_for(name):
