@@ -1,13 +1,18 @@
 """The tutorial tasks end to end: npLSTM against the same training written
-idiomatically in PyTorch, measured in the same run, per weight update.
+idiomatically in PyTorch and in Keras 3, measured in the same run, per
+weight update.
 
     python benchmarks/tasks.py [--epochs-scale 0.2] [--rounds 3] [--dtype float32]
+    pip install "npLSTM[bench]"     # PyTorch and Keras 3 with TensorFlow, the peers
 
 Each round trains every contender once for the task's tutorial number of
 epochs times --epochs-scale, in turn; the figure is the median over rounds
-of training seconds (building and evaluating left out) per weight update. The PyTorch versions below follow
-the tutorials: stateful LSTMs carry (h, c) from batch to batch, detached,
-and reset after each sequence; Adam with Keras's defaults (eps=1e-7).
+of training seconds (building and evaluating left out) per weight update.
+The PyTorch versions below follow the tutorials: stateful LSTMs carry
+(h, c) from batch to batch, detached, and reset after each sequence; Adam
+with Keras's defaults (eps=1e-7). The Keras versions are the tutorials'
+own code: a stateful model, one fit call per sequence, then reset_states.
+Keras runs on the backend KERAS_BACKEND names (TensorFlow unless set).
 """
 import argparse
 import dataclasses
@@ -52,7 +57,7 @@ def torch_echo(settings, dtype):
     s = settings
     encoder = torch.nn.LSTM(s.alphabet, s.units, batch_first=True).to(dtype)
     decoder = torch.nn.LSTM(s.units, s.units, batch_first=True).to(dtype) \
-        if s.encoder_decoder else None
+        if s.topology == "encoder-decoder" else None
     head = torch.nn.Linear(s.units, s.alphabet).to(dtype)
     modules = [m for m in (encoder, decoder, head) if m is not None]
     optimizer = torch.optim.Adam([p for m in modules for p in m.parameters()],
@@ -84,6 +89,67 @@ def torch_echo(settings, dtype):
     return train
 
 
+def keras_stateful(layers, loss, batch_shape, dtype):
+    """A compiled Keras model (tutorial style) and a function resetting its state."""
+    import keras
+    keras.config.set_floatx(dtype)
+    model = keras.Sequential([keras.Input(batch_shape=batch_shape)] + layers)
+    model.compile(loss=loss, optimizer="adam")
+
+    def reset_states():
+        for layer in model.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_states()
+    return model, reset_states
+
+
+def keras_memory(settings, dtype):
+    import keras
+    s = settings
+    model, reset_states = keras_stateful(
+        [keras.layers.LSTM(s.units, stateful=True), keras.layers.Dense(5, activation="sigmoid")],
+        "binary_crossentropy", (1, 1, 5), dtype)
+    frames = [tuple(a.astype(dtype) for a in data.pairs(seq, 5))
+              for seq in tasks.memory.sequences(s)]
+
+    def train():
+        start, updates = time.perf_counter(), 0
+        for _ in range(s.epochs):
+            for X, y in frames:
+                model.fit(X, y, epochs=1, batch_size=1, verbose=0, shuffle=False)
+                reset_states()
+                updates += len(X)
+        return updates, time.perf_counter() - start
+    return train
+
+
+def keras_echo(settings, dtype):
+    import keras
+    s = settings
+    L = keras.layers
+    if s.topology == "encoder-decoder":
+        layers = [L.LSTM(s.units, stateful=True), L.RepeatVector(s.n_out),
+                  L.LSTM(s.units, return_sequences=True, stateful=True)]
+    else:
+        layers = [L.LSTM(s.units, return_sequences=True, stateful=True)]
+    layers.append(L.TimeDistributed(L.Dense(s.alphabet, activation="softmax")))
+    model, reset_states = keras_stateful(layers, "categorical_crossentropy",
+                                         (s.batch_size, s.n_in, s.alphabet), dtype)
+    rng = np.random.default_rng(0)
+
+    def train():
+        start, updates = time.perf_counter(), 0
+        for _ in range(s.epochs):
+            sequence = data.random_sequence(rng, s.length, s.alphabet)
+            X, y = data.windows(sequence, s.n_in, s.n_out, s.alphabet)
+            model.fit(X.astype(dtype), y.astype(dtype), epochs=1, batch_size=s.batch_size,
+                      verbose=0, shuffle=False)
+            reset_states()
+            updates += -(-len(X) // s.batch_size)
+        return updates, time.perf_counter() - start
+    return train
+
+
 def npLSTM_task(task, settings, dtype):
     def train():
         result = task.run(settings, seed=0, dtype=dtype)
@@ -92,6 +158,30 @@ def npLSTM_task(task, settings, dtype):
 
 
 TORCH = {"memory": torch_memory, "echo": torch_echo, "echo-partial": torch_echo}
+KERAS = {"memory": keras_memory, "echo": keras_echo, "echo-partial": keras_echo}
+
+
+def peers(threads):
+    """The installed peers: {"PyTorch": its module, "Keras": its module},
+    each set to the given number of threads."""
+    found = {}
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        found["PyTorch"] = torch
+    except ImportError:
+        print("PyTorch is not installed: pip install 'npLSTM[bench]' to compare with it")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")         # TensorFlow's start-up chatter
+    try:
+        import keras
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        found["Keras"] = keras
+    except ImportError:
+        print("Keras is not installed: pip install 'npLSTM[bench]' to compare with it")
+    return found
 
 
 def main():
@@ -100,36 +190,38 @@ def main():
                         help="fraction of each tutorial's epochs to train (default 0.2)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--tasks", nargs="*", default=list(tasks.TASKS))
+    parser.add_argument("--tasks", nargs="*", default=list(TORCH), choices=list(TORCH))
+    parser.add_argument("--no-keras", action="store_true",
+                        help="leave Keras out (it is 10-1000x slower: most of the run's time)")
     args = parser.parse_args()
-    try:
-        import torch
-        torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
-        torch_dtype = torch.float32 if args.dtype == "float32" else torch.float64
-    except ImportError:
-        torch = None
-        print("PyTorch is not installed: pip install 'npLSTM[parity]' to compare with it")
-    print(f"load average before: {os.getloadavg()[0]:.2f}; dtype {args.dtype}")
-    print(f"{'task':>13} {'epochs':>7} {'updates':>8} {'npLSTM us/update':>17} "
-          f"{'PyTorch us/update':>18} {'speed-up':>9}")
+    found = peers(int(os.environ.get("BENCH_THREADS", "2")))
+    if args.no_keras:
+        found.pop("Keras", None)
+    print(f"load average before: {os.getloadavg()[0]:.2f}; dtype {args.dtype}"
+          + (f"; Keras backend {found['Keras'].backend.backend()}" if "Keras" in found else ""))
+    columns = [name for name in ("PyTorch", "Keras") if name in found]
+    print(f"{'task':>13} {'epochs':>7} {'updates':>8} {'npLSTM us':>10} "
+          + " ".join(f"{name + ' us':>11} {'speed-up':>9}" for name in columns))
     for name in args.tasks:
         task = tasks.get(name)
         settings = task.configs["tutorial"]
         settings = dataclasses.replace(settings,
                                        epochs=max(1, round(settings.epochs * args.epochs_scale)))
         contenders = {"npLSTM": npLSTM_task(task, settings, args.dtype)}
-        if torch is not None:
-            contenders["PyTorch"] = TORCH[name](settings, torch_dtype)
+        if "PyTorch" in found:
+            torch = found["PyTorch"]
+            contenders["PyTorch"] = TORCH[name](settings, getattr(torch, args.dtype))
+        if "Keras" in found:
+            contenders["Keras"] = KERAS[name](settings, args.dtype)
         samples = {k: [] for k in contenders}
         for _ in range(args.rounds):
             for label, train in contenders.items():
                 updates, seconds = train()
                 samples[label].append(seconds / updates)
         t = {k: float(np.median(v)) for k, v in samples.items()}
-        theirs = t.get("PyTorch")
-        print(f"{name:>13} {settings.epochs:>7} {updates:>8} {1e6 * t['npLSTM']:17.1f} "
-              f"{1e6 * theirs if theirs else float('nan'):18.1f} "
-              f"{theirs / t['npLSTM'] if theirs else float('nan'):9.2f}")
+        print(f"{name:>13} {settings.epochs:>7} {updates:>8} {1e6 * t['npLSTM']:10.1f} "
+              + " ".join(f"{1e6 * t[peer]:11.1f} {t[peer] / t['npLSTM']:9.2f}"
+                         for peer in columns))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
