@@ -96,33 +96,42 @@ def test_small_lags_are_solved_and_training_stops_there(name, changes):
     assert "training sequences" in result.report[0]
 
 
-def test_the_full_test_waits_for_a_window_of_right_training_sequences(monkeypatch):
-    """The full test runs only once the latest `window` training sequences
-    were judged right; after a failed one the window starts over, so tests
-    are at least window / batch_size updates apart. Training stops at the
-    first test passed."""
-    s = settings("longlag-2a", p=10, window=40, epochs=3000)      # 10 batches of 4
-    tested_at = []
+def test_checks_wait_for_a_right_training_batch(monkeypatch):
+    """A quick check runs only after an update whose own batch was judged
+    right, at least check_every updates after the last; the full test only
+    after a quick check passed; training stops at the first full test passed."""
+    s = settings("longlag-2a", p=10, check_every=10, epochs=3000)
+    calls = []                          # (sequences tested, update, the batch was right)
+    real_train_on_batch = nl.Sequential.train_on_batch
+    right = []
+
+    def train_on_batch(model, X, y, **kw):
+        loss, outputs = real_train_on_batch(model, X, y, **kw)
+        right.append(bool(np.all(np.abs(outputs - y).max(axis=(1, 2)) < 0.25)))
+        return loss, outputs
 
     def test(problem, model, settings, rng, n, dtype):
-        tested_at.append(model.optimizer.iterations)
-        return (0.0, 0.1) if len(tested_at) == 3 else (0.5, 0.9)
+        calls.append((n, model.optimizer.iterations, right[-1]))
+        return (0.0, 0.1) if len(calls) >= 3 else (0.5, 0.9)     # from the third check on
+    monkeypatch.setattr(nl.Sequential, "train_on_batch", train_on_batch)
     monkeypatch.setattr(longlag, "test", test)
     result = tasks.get("longlag-2a").run(s, seed=0)
-    assert result.solved and len(tested_at) == 3 and result.updates == tested_at[-1]
-    for start, end in zip([0] + tested_at[:-1], tested_at):
-        assert end - start >= 10        # a full window of batches since the last test
+    sizes = [n for n, _, _ in calls]
+    assert sizes == [longlag.QUICK] * 3 + [s.test_sequences]
+    assert all(batch_right for _, _, batch_right in calls)
+    updates = [u for n, u, _ in calls if n == longlag.QUICK]
+    assert updates[0] >= 10 and np.all(np.diff(updates) >= 10)
+    assert result.solved and result.updates == calls[-1][1] == updates[-1]
 
 
-def test_an_unlearnable_window_never_reaches_the_full_test(monkeypatch):
-    """At a learning rate of 1e-9 the model stays a guess: its training
-    sequences are never all right, so the full test never runs during
-    training (only once, at the end)."""
+def test_an_unlearnable_model_is_never_checked_during_training(monkeypatch):
+    """At a learning rate of 1e-9 the model stays a guess: no training batch
+    is ever right, so only the final full test runs."""
     calls = []
     real_test = longlag.test
     monkeypatch.setattr(longlag, "test", lambda *a: calls.append(a[4]) or real_test(*a))
     result = tasks.get("longlag-2a").run(settings("longlag-2a", p=10, learning_rate=1e-9,
-                                                  window=40, epochs=60, test_sequences=50))
+                                                  epochs=60, test_sequences=50))
     assert not result.solved and calls == [50]
 
 
