@@ -11,6 +11,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from . import tasks
+from .threads import set_blas_threads
 from .tasks.common import apply_overrides
 
 
@@ -132,7 +133,8 @@ def command_inspect(args):
     return 0
 
 
-def _sweep_worker(task_name, settings, seed, dtype, config):
+def _sweep_worker(task_name, settings, seed, dtype, config, blas_threads):
+    set_blas_threads(blas_threads)
     return tasks.get(task_name).run(settings, seed=seed, dtype=dtype, config=config)
 
 
@@ -180,12 +182,12 @@ def command_sweep(args):
     jobs = args.jobs or os.cpu_count() or 1
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     start = time.perf_counter()
-    # Workers start fresh (spawn) with one BLAS thread each, so J workers
-    # share the cores instead of fighting over them.
-    os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # Workers start fresh (spawn) and share the cores' BLAS threads, so J
+    # workers do not fight over the cores.
+    blas = args.blas_threads or max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        futures = [[pool.submit(_sweep_worker, task.name, settings, seed, args.dtype, label)
-                    for seed in seeds] for _, settings in variants]
+        futures = [[pool.submit(_sweep_worker, task.name, settings, seed, args.dtype, label,
+                                blas) for seed in seeds] for _, settings in variants]
         results = [[f.result() for f in row] for row in futures]
     wall = time.perf_counter() - start
     print(f"{task.name} [{label}] {base}")
@@ -266,6 +268,10 @@ def build_parser():
                             "(repeatable; an unknown key lists the known ones)")
         p.add_argument("--json", action="store_true",
                        help="end the output with one line of JSON holding the results")
+        p.add_argument("--blas-threads", type=int, default=None, metavar="N",
+                       help="threads for NumPy's BLAS (default: one per core; sweep: the "
+                            "cores shared among the jobs). Fewer can be faster on a busy "
+                            "machine")
 
     run = sub.add_parser(
         "run", help="train and evaluate a task, printing the tutorial's output",
@@ -332,10 +338,12 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("epochs", "seeds", "jobs", "mark", "p", "q", "T"):
+    for name in ("epochs", "seeds", "jobs", "mark", "p", "q", "T", "blas_threads"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
-            parser.error(f"--{name} must be a positive integer, got {value}")
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if args.blas_threads and args.command != "sweep":      # sweep sets it in its workers
+        set_blas_threads(args.blas_threads)
     try:
         return args.handler(args)
     except ValueError as error:
