@@ -50,6 +50,14 @@ def torch_memory(settings, dtype):
     return train
 
 
+def echo_epochs(s):
+    """(X, y) of each epoch: a new random sequence, framed as the tutorial does."""
+    rng = np.random.default_rng(0)
+    for _ in range(s.epochs):
+        yield data.windows(data.random_sequence(rng, s.length, s.alphabet), s.n_in, s.n_out,
+                           s.alphabet)
+
+
 def torch_echo(settings, dtype):
     """echo and echo-partial: one LSTM, or an encoder-decoder."""
     import torch
@@ -62,13 +70,10 @@ def torch_echo(settings, dtype):
     modules = [m for m in (encoder, decoder, head) if m is not None]
     optimizer = torch.optim.Adam([p for m in modules for p in m.parameters()],
                                  lr=s.learning_rate, eps=1e-7)
-    rng = np.random.default_rng(0)
 
     def train():
         start, updates = time.perf_counter(), 0
-        for _ in range(s.epochs):
-            sequence = data.random_sequence(rng, s.length, s.alphabet)
-            X, y = data.windows(sequence, s.n_in, s.n_out, s.alphabet)
+        for X, y in echo_epochs(s):
             X, target = torch.tensor(X, dtype=dtype), torch.tensor(y.argmax(-1))
             states = [None, None]
             for first in range(0, len(X), s.batch_size):
@@ -135,13 +140,10 @@ def keras_echo(settings, dtype):
     layers.append(L.TimeDistributed(L.Dense(s.alphabet, activation="softmax")))
     model, reset_states = keras_stateful(layers, "categorical_crossentropy",
                                          (s.batch_size, s.n_in, s.alphabet), dtype)
-    rng = np.random.default_rng(0)
 
     def train():
         start, updates = time.perf_counter(), 0
-        for _ in range(s.epochs):
-            sequence = data.random_sequence(rng, s.length, s.alphabet)
-            X, y = data.windows(sequence, s.n_in, s.n_out, s.alphabet)
+        for X, y in echo_epochs(s):
             model.fit(X.astype(dtype), y.astype(dtype), epochs=1, batch_size=s.batch_size,
                       verbose=0, shuffle=False)
             reset_states()
