@@ -192,12 +192,14 @@ def command_sweep(args):
     wall = time.perf_counter() - start
     print(f"{task.name} [{label}] {base}")
     if len(variants) == 1:
+        counts = "sequences" in results[0][0].extra
         print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}"
-              + (f" {'sequences':>10}" if "sequences" in results[0][0].extra else ""))
+              + (f" {'sequences':>10} {'quick checks':>12} {'full tests':>10}" if counts else ""))
         for r in results[0]:
             print(f"{r.seed:>6} {r.accuracy:>9.2%} {str(r.solved):>7} {r.updates:>8} "
                   f"{r.train_seconds:>8.2f}"
-                  + (f" {r.extra['sequences']:>10}" if "sequences" in r.extra else ""))
+                  + (f" {r.extra['sequences']:>10} {r.extra['quick_checks']:>12} "
+                     f"{r.extra['full_tests']:>10}" if counts else ""))
     else:
         width = max(len(" ".join(f"{k}={v}" for k, v in o.items())) for o, _ in variants)
         counts = "sequences" in results[0][0].extra

@@ -122,6 +122,8 @@ def test_checks_wait_for_a_right_training_batch(monkeypatch):
     updates = [u for n, u, _ in calls if n == longlag.QUICK]
     assert updates[0] >= 10 and np.all(np.diff(updates) >= 10)
     assert result.solved and result.updates == calls[-1][1] == updates[-1]
+    assert (result.extra["quick_checks"], result.extra["full_tests"]) == (3, 1)
+    assert "3 quick checks, 1 full tests" in result.report[0]
 
 
 def test_an_unlearnable_model_is_never_checked_during_training(monkeypatch):

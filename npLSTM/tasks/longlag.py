@@ -269,6 +269,7 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     warm_up(model, X0, y0)
     passed = {}
     checked = [0]                       # the update of the last quick check
+    tests = {"quick_checks": 0, "full_tests": 0}        # how many ran during training
 
     def one_epoch(update):
         model.optimizer.learning_rate = decayed(s.learning_rate, s.lr_decay, update, s.epochs)
@@ -277,8 +278,10 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
         batch_right = np.all(problem.errors(s, outputs, y) < problem.tolerance)
         if batch_right and update + 1 - checked[0] >= s.check_every:
             checked[0] = update + 1
+            tests["quick_checks"] += 1
             wrong, _ = test(problem, model, s, test_rng, QUICK, dtype)
             if wrong <= problem.allowed_wrong:
+                tests["full_tests"] += 1
                 wrong, worst = test(problem, model, s, test_rng, s.test_sequences, dtype)
                 if wrong <= problem.allowed_wrong:
                     passed.update(wrong=wrong, worst=worst)
@@ -296,11 +299,12 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     report = [f"{'solved' if solved else 'not solved'} after {sequences:,} training sequences "
               + (f"(the paper's LSTM: {paper:,})" if paper else "(no paper figure at this size)")
               + f"; on {s.test_sequences:,} fresh test sequences {wrong:.2%} wrong (error >= "
-              f"{problem.tolerance}), largest error {worst:.3f}"]
+              f"{problem.tolerance}), largest error {worst:.3f}; during training "
+              f"{tests['quick_checks']} quick checks, {tests['full_tests']} full tests"]
     return Result(name, config, seed, dtype, dataclasses.asdict(s), s.epochs,
                   model.optimizer.iterations, seconds, 1.0 - wrong, solved, report, history,
                   extra={"sequences": sequences, "paper_sequences": paper,
-                         "largest_error": worst}), model
+                         "largest_error": worst, **tests}), model
 
 
 def check(name, s):
