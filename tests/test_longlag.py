@@ -110,7 +110,8 @@ def test_checks_wait_for_a_right_training_batch(monkeypatch):
         right.append(bool(np.all(np.abs(outputs - y).max(axis=(1, 2)) < 0.25)))
         return loss, outputs
 
-    def test(problem, model, settings, rng, n, dtype):
+    def test(problem, model, settings, rng, n, dtype, decide):
+        assert decide               # a check stops once it has failed
         calls.append((n, model.optimizer.iterations, right[-1]))
         return (0.0, 0.1) if len(calls) >= 3 else (0.5, 0.9)     # from the third check on
     monkeypatch.setattr(nl.Sequential, "train_on_batch", train_on_batch)
@@ -182,3 +183,21 @@ def test_the_command_line_takes_p_q_and_t(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "memory", "--T", "30"])
     assert "unknown setting 'T'" in capsys.readouterr().err
+
+
+def test_a_deciding_test_stops_once_it_has_failed():
+    """decide=True stops at the first batch past the allowed wrong count; the
+    whole test runs otherwise, and when the model passes."""
+    s = settings("longlag-2c", p=4, q=2, batch_size=5)
+    problem = longlag.PROBLEMS["longlag-2c"]
+    layers, loss = problem.build(s, 1.0, 0.0)
+    model = nl.Sequential(layers, seed=0)                 # untrained: wrong on most sequences
+    batches = []
+    real_predict = model.predict
+    model.predict = lambda X, batch_size: batches.append(len(X)) or real_predict(X, batch_size)
+    rng = np.random.default_rng(0)
+    whole, _ = longlag.test(problem, model, s, rng, 100, "float64")
+    assert len(batches) == 20 and whole > 0.5
+    batches.clear()
+    wrong, _ = longlag.test(problem, model, s, rng, 100, "float64", decide=True)
+    assert batches == [5] and wrong > problem.allowed_wrong
