@@ -9,8 +9,9 @@ against PyTorch's nn.LSTM, measured in the same run.
 Method: the contenders run in alternation, one block of calls each per
 round (each block after one untimed call, so that no contender pays for
 another library's thread pool winding down), so that a load that comes and
-goes hits them all alike; each figure is the median over rounds. GFLOP/s counts 3 * 2 * T * B * 4H * (D + H) per forward+backward
-(forward, and two products backward) and is set against the best NumPy
+goes hits them all alike; each figure is the median over rounds. GFLOP/s
+counts 3 * 2 * T * B * 4H * (D + H) per forward+backward (forward, and two
+products backward) and is set against the best NumPy
 matmul rate of this machine, measured in the same run. The machine should be
 otherwise idle: the load average is printed first.
 """

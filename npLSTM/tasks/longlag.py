@@ -29,9 +29,9 @@ quick check on 500 fresh sequences; when it passes, the full test; training
 stops at the first full test passed. A check or test stops as soon as more
 sequences are wrong than it allows. (A quick check every check_every
 updates regardless cost more than the training at adding T = 1000: 3 s
-against 2 s per 25 updates, most of them long before the model could pass.) Sequences of different
-lengths in one batch are padded at the front and masked (Masking), so each
-ends at the last step.
+against 2 s per 25 updates, most of them long before the model could
+pass.) Sequences of different lengths in one batch are padded at the front
+and masked (Masking), so each ends at the last step.
 """
 import dataclasses
 
