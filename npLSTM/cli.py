@@ -191,8 +191,8 @@ def command_sweep(args):
         results = [[f.result() for f in row] for row in futures]
     wall = time.perf_counter() - start
     print(f"{task.name} [{label}] {base}")
+    counts = "sequences" in results[0][0].extra          # the paper's tasks count them
     if len(variants) == 1:
-        counts = "sequences" in results[0][0].extra
         print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}"
               + (f" {'sequences':>10} {'quick checks':>12} {'full tests':>10}" if counts else ""))
         for r in results[0]:
@@ -202,7 +202,6 @@ def command_sweep(args):
                      f"{r.extra['full_tests']:>10}" if counts else ""))
     else:
         width = max(len(" ".join(f"{k}={v}" for k, v in o.items())) for o, _ in variants)
-        counts = "sequences" in results[0][0].extra
         print(f"{'setting':<{width}} {'solved':>9} {'median accuracy':>16} {'median s':>9}"
               + (f" {'median sequences':>17}" if counts else ""))
         for (overrides, _), runs in zip(variants, results):

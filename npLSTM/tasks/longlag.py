@@ -275,16 +275,17 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     X0, y0, _ = problem.draw(s, np.random.default_rng(0), 2, dtype)   # not the task's stream
     warm_up(model, X0, y0)
     passed = {}
-    checked = [0]                       # the update of the last quick check
+    last_check = 0                      # the update of the last quick check
     tests = {"quick_checks": 0, "full_tests": 0}        # how many ran during training
 
     def one_epoch(update):
+        nonlocal last_check
         model.optimizer.learning_rate = decayed(s.learning_rate, s.lr_decay, update, s.epochs)
         X, y, weights = problem.draw(s, rng, s.batch_size, dtype)
         loss, outputs = model.train_on_batch(X, y, sample_weight=weights, return_outputs=True)
         batch_right = np.all(problem.errors(s, outputs, y) < problem.tolerance)
-        if batch_right and update + 1 - checked[0] >= s.check_every:
-            checked[0] = update + 1
+        if batch_right and update + 1 - last_check >= s.check_every:
+            last_check = update + 1
             tests["quick_checks"] += 1
             wrong, _ = test(problem, model, s, test_rng, QUICK, dtype, decide=True)
             if wrong <= problem.allowed_wrong:
