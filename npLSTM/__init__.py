@@ -11,7 +11,7 @@ from .losses import Loss
 from .model import Backprop, History, Sequential, TrainingDiverged
 from .optimizers import SGD, Adam, Optimizer
 from .saving import load_model
-from .threads import blas_threads, set_blas_threads
+from .threads import blas_threads, loop_threads, set_blas_threads, set_loop_threads
 
 __version__ = "0.1.0"
 
@@ -19,5 +19,5 @@ __all__ = [
     "LSTM", "Activation", "Dense", "Layer", "Masking", "RepeatVector", "Reshape",
     "TimeDistributed", "Loss",
     "Backprop", "History", "Sequential", "TrainingDiverged", "SGD", "Adam", "Optimizer",
-    "load_model", "blas_threads", "set_blas_threads",
+    "load_model", "blas_threads", "set_blas_threads", "loop_threads", "set_loop_threads",
 ]

@@ -11,7 +11,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from . import tasks
-from .threads import set_blas_threads
+from .threads import set_blas_threads, set_loop_threads
 from .tasks.common import apply_overrides
 
 
@@ -133,8 +133,17 @@ def command_inspect(args):
     return 0
 
 
-def _sweep_worker(task_name, settings, seed, dtype, config, blas_threads):
-    set_blas_threads(blas_threads)
+def set_threads(blas, loop):
+    """Apply --blas-threads and --loop-threads (None: left as they are; BLAS
+    held to one thread when loop threads above 1 come without it)."""
+    if loop:
+        set_loop_threads(loop)
+    if blas or (loop or 1) > 1:
+        set_blas_threads(blas or 1)
+
+
+def _sweep_worker(task_name, settings, seed, dtype, config, blas_threads, loop_threads):
+    set_threads(blas_threads, loop_threads)
     return tasks.get(task_name).run(settings, seed=seed, dtype=dtype, config=config)
 
 
@@ -184,10 +193,11 @@ def command_sweep(args):
     start = time.perf_counter()
     # Workers start fresh (spawn) and share the cores' BLAS threads, so J
     # workers do not fight over the cores.
-    blas = args.blas_threads or max(1, (os.cpu_count() or 1) // jobs)
+    loop = args.loop_threads or 1
+    blas = args.blas_threads or (1 if loop > 1 else max(1, (os.cpu_count() or 1) // jobs))
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
         futures = [[pool.submit(_sweep_worker, task.name, settings, seed, args.dtype, label,
-                                blas) for seed in seeds] for _, settings in variants]
+                                blas, loop) for seed in seeds] for _, settings in variants]
         results = [[f.result() for f in row] for row in futures]
     wall = time.perf_counter() - start
     print(f"{task.name} [{label}] {base}")
@@ -271,8 +281,13 @@ def build_parser():
                        help="end the output with one line of JSON holding the results")
         p.add_argument("--blas-threads", type=int, default=None, metavar="N",
                        help="threads for NumPy's BLAS (default: one per core; sweep: the "
-                            "cores shared among the jobs). Fewer can be faster on a busy "
-                            "machine")
+                            "cores shared among the jobs; 1 with --loop-threads above 1). "
+                            "Fewer can be faster on a busy machine")
+        p.add_argument("--loop-threads", type=int, default=None, metavar="N",
+                       help="threads sharing out the batch rows of the compiled LSTM "
+                            "loops, which serve layers of up to 64 units (default: 1). "
+                            "Above 1, BLAS is held to one thread unless --blas-threads "
+                            "says otherwise: its idle threads spin on the loops' cores")
 
     run = sub.add_parser(
         "run", help="train and evaluate a task, printing the tutorial's output",
@@ -339,13 +354,14 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("epochs", "seeds", "jobs", "mark", "p", "q", "T", "blas_threads"):
+    for name in ("epochs", "seeds", "jobs", "mark", "p", "q", "T", "blas_threads",
+                 "loop_threads"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
-    if args.blas_threads and args.command != "sweep":      # sweep sets it in its workers
-        set_blas_threads(args.blas_threads)
     try:
+        if args.command != "sweep":                     # sweep sets them in its workers
+            set_threads(args.blas_threads, args.loop_threads)
         return args.handler(args)
     except ValueError as error:
         parser.error(str(error))

@@ -7,6 +7,7 @@ small/large crossover (jit.compiled_loop), so both loop shapes are held.
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from numba import njit
 
 from npLSTM.kernels import jit, reference
 
@@ -22,9 +23,11 @@ def assert_equal_to(ours, theirs, rtol, what):
 @settings(max_examples=60, deadline=None)
 @given(B=st.integers(1, 5), T=st.integers(1, 8), D=st.integers(1, 8), H=units,
        every_step=st.booleans(), masked=st.sampled_from([0.0, 0.3, 0.7]),
-       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16))
-def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed):
-    """masked: the share of steps masked (0: no mask at all)."""
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16),
+       loop_threads=st.sampled_from([1, 2]))
+def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed, loop_threads):
+    """masked: the share of steps masked (0: no mask at all); loop_threads: 2
+    shares the compiled loops' rows among Numba's threads."""
     rng = np.random.default_rng(seed)
     draw = lambda *shape, scale=1.0: (scale * rng.normal(size=shape)).astype(dtype)
     X, h0, c0 = draw(B, T, D), draw(B, H, scale=0.5), draw(B, H, scale=0.5)
@@ -34,10 +37,12 @@ def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed):
     mask = rng.uniform(size=(B, T)) >= masked if masked else None
     rtol = TOLERANCE[dtype]
     results = {}
-    for name, kernels in (("reference", reference), ("jit", jit)):
-        hs, h, c, cache = kernels.lstm_forward(X, h0, c0, W, U, b, mask=mask)
-        grads = kernels.lstm_backward(dhs, dh_T, dc_T, cache, W, U)
-        results[name] = (hs, h, c) + tuple(grads)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jit, "loop_threads", loop_threads)
+        for name, kernels in (("reference", reference), ("jit", jit)):
+            hs, h, c, cache = kernels.lstm_forward(X, h0, c0, W, U, b, mask=mask)
+            grads = kernels.lstm_backward(dhs, dh_T, dc_T, cache, W, U)
+            results[name] = (hs, h, c) + tuple(grads)
     names = ("hs", "h_T", "c_T", "dX", "dW", "dU", "db", "dh0", "dc0")
     for what, ours, theirs in zip(names, results["jit"], results["reference"]):
         assert ours.dtype == dtype and ours.shape == theirs.shape, what
@@ -63,6 +68,23 @@ def test_inputs_are_left_unchanged():
         jit.lstm_backward(*upstream, cache, arrays[3], arrays[4])
         for a, c in zip(arrays + upstream, copies + upstream_copies):
             np.testing.assert_array_equal(a, c)
+
+
+@njit
+def exp_neg(x, out):
+    for k in range(x.size):
+        out[k] = jit._exp_neg(x[k])
+
+
+def test_the_vectorised_exp_is_exp():
+    """Within 1.01 ulp of libm's exp down to -708, 0 below (where exp is
+    subnormal or 0), NaN for NaN."""
+    x = np.concatenate([-np.geomspace(1e-300, 708.0, 20_001), [0.0, -0.0, -708.0]])
+    out = np.empty_like(x)
+    exp_neg(x, out)
+    np.testing.assert_array_max_ulp(out, np.exp(x), maxulp=1)
+    exp_neg(np.array([-708.5, -745.2, -1e300, -np.inf, np.nan]), out[:5])
+    np.testing.assert_array_equal(out[:5], [0.0, 0.0, 0.0, 0.0, np.nan])
 
 
 def test_extreme_pre_activations_stay_finite():

@@ -16,9 +16,12 @@ are one GEMM each after the backward loop (loops where that work is tiny:
 SMALL_GRAD_WORK), as in reference.py; the cache is laid out as reference.py's.
 """
 import math
+import types as types_module
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from . import reference
 from .reference import input_projection
@@ -43,57 +46,123 @@ SMALL_WORK = 512      # most batch x units for it
 SMALL_GRAD_WORK = 40_000
 
 
+# How many of Numba's threads share out the rows of a compiled loop (set by
+# npLSTM.set_loop_threads; 1 keeps the loops on the calling thread). At the
+# adding task's (16, 1050, 32), float32, with BLAS at one thread, two threads
+# take the forward loop from 24 ms to 12 and the backward from 14 to 7.5;
+# beside BLAS at two threads, whose idle threads spin waiting for work, a
+# training step took 60-80 ms against 47 serial. Rows are independent, so
+# the results are the same bit for bit.
+loop_threads = 1
+
+
 def compiled_loop(B, H):
     """Whether the whole-loop kernels serve a batch of B rows of H units."""
     return H <= SMALL_UNITS and B * H <= SMALL_WORK
 
 
-@njit(cache=True, inline="always")
+def _threaded(B):
+    """Whether a compiled loop over B rows shares them among threads."""
+    return loop_threads > 1 and B > 1
+
+
+# Gate math written so that loops over it vectorise -----------------------------------------
+# math.exp is a call into the C library, made one element at a time; LLVM can
+# run arithmetic on 4 float64 (AVX2) per instruction, but only in loops
+# without such calls and without Python's zero-division checks (hence
+# error_model="numpy"). 'contract' lets it fuse a * b + c into one FMA,
+# rounded once. Measured on the gate math of (16 x 1050) steps of 32 units:
+# 9.8 ms against 35 with math.exp.
+KERNEL = dict(cache=True, error_model="numpy", fastmath={"contract"})
+LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10   # ln 2 = HI + LO
+TAYLOR = tuple(1.0 / math.factorial(n) for n in range(13, -1, -1))        # 1/13!, ..., 1/0!
+
+
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float64 whose IEEE 754 bit pattern is the int64 bits."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@njit(inline="always")
+def _exp_neg(x):
+    """exp(x) for x <= 0, in arithmetic only: within 1.01 ulp of math.exp,
+    0 below -708.
+
+    exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2) / 2, where 14
+    Taylor terms of exp(r) are exact to double precision; 2^k is built
+    from its bits (through int32: AVX2 converts doubles to int32 in vector
+    registers, not to int64). NaN stays NaN.
+    """
+    y = max(x, -708.0)              # exp(-708) = 3e-308, near the smallest normal double
+    k = np.floor(y * 1.4426950408889634 + 0.5)
+    r = (y - k * LN2_HI) - k * LN2_LO
+    p = 0.0
+    for c in TAYLOR:
+        p = p * r + c
+    e = p * _float_from_bits((np.int64(np.int32(k)) + 1023) << 52)
+    return 0.0 if x < -708.0 else e     # below, exp is subnormal (< 3e-308) or 0
+
+
+@njit(inline="always")
 def _sig(x):
-    # exp(-|x|) never overflows
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+    e = _exp_neg(-abs(x))           # exp(-|x|) never overflows
+    return (1.0 if x >= 0.0 else e) / (1.0 + e)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _tanh(x):
-    # tanh from one exp: 1.7x faster than Numba's math.tanh (a libm call),
-    # within 2.2e-16 of it in absolute terms.
-    e = math.exp(-2.0 * abs(x))
+    # from one exp: Numba's math.tanh is a library call too
+    e = _exp_neg(-2.0 * abs(x))
     t = (1.0 - e) / (1.0 + e)
     return t if x >= 0.0 else -t
 
 
-@njit(cache=True, inline="always")
-def _cell(z_i, z_f, z_c, z_o, c_prev):
-    """One unit's gates and new cell: (i, f, g, o, c, h)."""
-    i, f, g, o = _sig(z_i), _sig(z_f), _tanh(z_c), _sig(z_o)
-    c = f * c_prev + i * g
-    return i, f, g, o, c, o * _tanh(c)
+@njit(inline="always")
+def _gates_row(z, c_prev, gates, c, h):
+    """One row's step forward: gates (4H) from z, then c and h (H). One loop
+    per function over a contiguous run: a loop computing a unit's four
+    gates together does not vectorise (3.5x slower)."""
+    H = c.size
+    for j in range(2 * H):                      # i, f
+        gates[j] = _sig(z[j])
+    for j in range(2 * H, 3 * H):               # g
+        gates[j] = _tanh(z[j])
+    for j in range(3 * H, 4 * H):               # o
+        gates[j] = _sig(z[j])
+    for j in range(H):
+        c[j] = gates[H + j] * c_prev[j] + gates[j] * gates[2 * H + j]
+        h[j] = gates[3 * H + j] * _tanh(c[j])
 
 
-@njit(cache=True, inline="always")
-def _cell_backward(i, f, g, o, c, c_prev, dh, dc_next):
-    """dz of one unit's four gates and dc towards c_prev."""
-    tc = _tanh(c)
-    dc = dc_next + dh * o * (1.0 - tc * tc)
-    return (dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f), dc * i * (1.0 - g * g),
-            dh * tc * o * (1.0 - o), dc * f)
+@njit(inline="always")
+def _gates_row_backward(gates, c, c_prev, dh, dc, dz):
+    """One row's step back: dz (4H) from dh and dc (H), the gradients
+    reaching h and c; dc becomes the gradient towards c_prev."""
+    H = c.size
+    for j in range(H):
+        i, f, g, o = gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j]
+        tc = _tanh(c[j])
+        d = dc[j] + dh[j] * o * (1.0 - tc * tc)
+        dz[j] = d * g * i * (1.0 - i)
+        dz[H + j] = d * c_prev[j] * f * (1.0 - f)
+        dz[2 * H + j] = d * i * (1.0 - g * g)
+        dz[3 * H + j] = dh[j] * tc * o * (1.0 - o)
+        dc[j] = d * f
 
 
 # Small: the whole loop compiled ------------------------------------------------------------
 
 
-@njit(cache=True)
-def _forward_loop(XW, h0, c0, U, keep, gates, cs, hs):
+def _forward_rows(XW, h0, c0, U, keep, gates, cs, hs):
     """Fill gates, cs, hs (B, T, .) from XW = X W + b; rows are independent.
     Where keep[b, t] is False the row carries its state through the step."""
     B, T, H4 = XW.shape
     H = H4 // 4
-    z = np.empty(H4, dtype=XW.dtype)
-    for b in range(B):
+    for b in prange(B):                     # range, or rows shared by threads
+        z = np.empty(H4, dtype=XW.dtype)
         h_prev, c_prev = h0[b], c0[b]
         for t in range(T):
             z[:] = XW[b, t]
@@ -101,82 +170,74 @@ def _forward_loop(XW, h0, c0, U, keep, gates, cs, hs):
                 hk = h_prev[k]
                 for j in range(H4):
                     z[j] += hk * U[k, j]
-            for j in range(H):
-                i, f, g, o, c, h = _cell(z[j], z[H + j], z[2 * H + j], z[3 * H + j], c_prev[j])
-                gates[b, t, j], gates[b, t, H + j] = i, f
-                gates[b, t, 2 * H + j], gates[b, t, 3 * H + j] = g, o
-                cs[b, t, j], hs[b, t, j] = c, h
+            _gates_row(z, c_prev, gates[b, t], cs[b, t], hs[b, t])
             if not keep[b, t]:
                 cs[b, t], hs[b, t] = c_prev, h_prev
             h_prev, c_prev = hs[b, t], cs[b, t]
 
 
-@njit(cache=True)
-def _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, UT, keep, dZ, dh0, dc0):
+def _backward_rows(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, UT, keep, dZ, dh0, dc0):
     """Fill dZ (B, T, 4H), dh0, dc0 going back in time; rows are independent.
     UT = U^T, so that dz U^T is an axpy per row of UT. A masked step passes
     dh and dc through and gets dz = 0."""
     B, T, H4 = gates.shape
     H = H4 // 4
-    dh_next = np.empty(H, dtype=gates.dtype)
-    dc_next = np.empty(H, dtype=gates.dtype)
-    for b in range(B):
-        dh_next[:] = dh_T[b]
-        dc_next[:] = dc_T[b]
+    for b in prange(B):
+        dh = dh_T[b].copy()
+        dc = dc_T[b].copy()
         for t in range(T - 1, -1, -1):
+            if has_dhs:
+                dh += dhs[b, t]
             if not keep[b, t]:
                 dZ[b, t] = 0.0
-                if has_dhs:
-                    dh_next += dhs[b, t]
                 continue
-            for j in range(H):
-                dh = dh_next[j] + dhs[b, t, j] if has_dhs else dh_next[j]
-                c_prev = cs[b, t - 1, j] if t > 0 else c0[b, j]
-                dZ[b, t, j], dZ[b, t, H + j], dZ[b, t, 2 * H + j], dZ[b, t, 3 * H + j], \
-                    dc_next[j] = _cell_backward(gates[b, t, j], gates[b, t, H + j],
-                                                gates[b, t, 2 * H + j], gates[b, t, 3 * H + j],
-                                                cs[b, t, j], c_prev, dh, dc_next[j])
-            dh_next[:] = 0.0                # dh_next = dz U^T: an axpy per row of U^T
+            _gates_row_backward(gates[b, t], cs[b, t], cs[b, t - 1] if t > 0 else c0[b],
+                                dh, dc, dZ[b, t])
+            dh[:] = 0.0                     # dh = dz U^T: an axpy per row of U^T
             for j in range(H4):
                 dz = dZ[b, t, j]
                 for k in range(H):
-                    dh_next[k] += dz * UT[j, k]
-        dh0[b] = dh_next
-        dc0[b] = dc_next
+                    dh[k] += dz * UT[j, k]
+        dh0[b] = dh
+        dc0[b] = dc
+
+
+def _threaded_build(rows):
+    """rows compiled with its rows shared among Numba's threads (parallel=True
+    turns prange into a threaded loop). Compiled from a copy under its own
+    name: Numba's cache tells functions apart by name and bytecode, not by
+    options, and would hand the serial build to the threaded one."""
+    copy = types_module.FunctionType(rows.__code__, rows.__globals__, rows.__name__ + "_threaded")
+    copy.__qualname__ = copy.__name__
+    return njit(parallel=True, **KERNEL)(copy)
+
+
+_forward_loop, _forward_loop_threaded = njit(**KERNEL)(_forward_rows), _threaded_build(_forward_rows)
+_backward_loop, _backward_loop_threaded = njit(**KERNEL)(_backward_rows), _threaded_build(_backward_rows)
 
 
 # Large: BLAS per step, compiled gates ----------------------------------------------------
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _gates_step(z, c_prev, h_prev, keep, gates, c, h):
     """One step's gate math for all rows: z (B, 4H) -> gates, c, h; a row
     whose keep is False carries c_prev, h_prev through."""
-    B, H4 = z.shape
-    H = H4 // 4
-    for b in range(B):
-        for j in range(H):
-            i, f, g, o, cj, hj = _cell(z[b, j], z[b, H + j], z[b, 2 * H + j], z[b, 3 * H + j],
-                                       c_prev[b, j])
-            gates[b, j], gates[b, H + j], gates[b, 2 * H + j], gates[b, 3 * H + j] = i, f, g, o
-            c[b, j], h[b, j] = (cj, hj) if keep[b] else (c_prev[b, j], h_prev[b, j])
+    for b in range(z.shape[0]):
+        _gates_row(z[b], c_prev[b], gates[b], c[b], h[b])
+        if not keep[b]:
+            c[b], h[b] = c_prev[b], h_prev[b]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _gates_step_backward(dh, dc_next, gates, c, c_prev, keep, dz):
     """One step back for all rows: dz (B, 4H); dc_next becomes dc towards
     c_prev (a row whose keep is False gets dz = 0 and keeps its dc_next)."""
-    B, H4 = gates.shape
-    H = H4 // 4
-    for b in range(B):
-        if not keep[b]:
+    for b in range(gates.shape[0]):
+        if keep[b]:
+            _gates_row_backward(gates[b], c[b], c_prev[b], dh[b], dc_next[b], dz[b])
+        else:
             dz[b] = 0.0
-            continue
-        for j in range(H):
-            dz[b, j], dz[b, H + j], dz[b, 2 * H + j], dz[b, 3 * H + j], dc_next[b, j] = \
-                _cell_backward(gates[b, j], gates[b, H + j], gates[b, 2 * H + j],
-                               gates[b, 3 * H + j], c[b, j], c_prev[b, j], dh[b, j],
-                               dc_next[b, j])
 
 
 # The head: activations and the losses fused with them ---------------------------------------
@@ -358,7 +419,8 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty((B, T, H), dtype=X.dtype)
     if compiled_loop(B, H):
-        _forward_loop(XW, h0, c0, U, keep, gates, cs, hs)
+        loop = _forward_loop_threaded if _threaded(B) else _forward_loop
+        loop(XW, h0, c0, U, keep, gates, cs, hs)
     else:
         # [:, t] are strided views (rows T steps apart): BLAS and the gate
         # kernel read and write them in place, no copies.
@@ -379,8 +441,9 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
     if compiled_loop(*h0.shape):
         dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
         has_dhs = dhs is not None
-        _backward_loop(dhs if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype), has_dhs,
-                       dh_T, dc_T, gates, cs, c0, np.ascontiguousarray(U.T), keep, dZ, dh0, dc0)
+        loop = _backward_loop_threaded if _threaded(B) else _backward_loop
+        loop(dhs if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype), has_dhs,
+             dh_T, dc_T, gates, cs, c0, np.ascontiguousarray(U.T), keep, dZ, dh0, dc0)
     else:
         dh, dc = dh_T, dc_T                         # dc is updated in place
         for t in reversed(range(T)):

