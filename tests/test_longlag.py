@@ -201,3 +201,13 @@ def test_a_deciding_test_stops_once_it_has_failed():
     batches.clear()
     wrong, _ = longlag.test(problem, model, s, rng, 100, "float64", decide=True)
     assert batches == [5] and wrong > problem.allowed_wrong
+
+
+def test_a_time_limit_stops_a_run_unsolved():
+    s = settings("longlag-2a", p=10, time_limit=1e-9, test_sequences=100)
+    result = tasks.get("longlag-2a").run(s, seed=0)
+    assert result.updates == 1 and not result.solved
+    assert "(stopped at the time limit, 1e-09 s)" in result.report[0]
+    with pytest.raises(ValueError, match="time_limit must be 0 .none. or a number of seconds, "
+                                         "got -1.0"):
+        tasks.get("longlag-2a").run(settings("longlag-2a", time_limit=-1.0), seed=0)

@@ -127,11 +127,12 @@ class StopTraining(Exception):
         self.loss, self.accuracy = loss, accuracy
 
 
-def train(epochs, one_epoch, on_epoch=None):
+def train(epochs, one_epoch, on_epoch=None, time_limit=None):
     """Call one_epoch(epoch) -> (loss, accuracy) for each epoch, timing it, and
     report each epoch to on_epoch(epoch, loss, accuracy) when given (the
     callback's own time is not counted); one_epoch may end training early
-    by raising StopTraining. Returns (history, seconds)."""
+    by raising StopTraining, and training ends after the epoch that brings
+    the time past time_limit seconds, when given. Returns (history, seconds)."""
     history = {"loss": [], "accuracy": []}
     seconds = 0.0
     for epoch in range(epochs):
@@ -146,6 +147,6 @@ def train(epochs, one_epoch, on_epoch=None):
         history["accuracy"].append(accuracy)
         if on_epoch is not None:
             on_epoch(epoch, loss, accuracy)
-        if stop is not None:
+        if stop is not None or (time_limit is not None and seconds >= time_limit):
             break
     return history, seconds

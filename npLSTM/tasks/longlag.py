@@ -65,6 +65,8 @@ class Settings:
     middle_weight: float = 1.0       # 2a, 2b: loss weight of every step but the last (which
                                      # weighs 1): the lag's target can weigh more
     epochs: int = 1000               # most updates; training stops when solved
+    time_limit: float = 0.0          # seconds of training after which a run stops
+                                     # unsolved (0: none)
     check_every: int = 25            # fewest updates between quick checks
     test_sequences: int = 10000      # fresh sequences of the full test
 
@@ -297,7 +299,7 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
                     raise StopTraining(loss, 1.0 - wrong)
         return loss, np.nan
 
-    history, seconds = train(s.epochs, one_epoch, on_epoch)
+    history, seconds = train(s.epochs, one_epoch, on_epoch, s.time_limit or None)
     if passed:
         wrong, worst = passed["wrong"], passed["worst"]
     else:
@@ -305,7 +307,9 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
     sequences = model.optimizer.iterations * s.batch_size
     solved = bool(passed)
     paper = problem.paper(s)
+    timed_out = not solved and s.time_limit and seconds >= s.time_limit
     report = [f"{'solved' if solved else 'not solved'} after {sequences:,} training sequences "
+              + (f"(stopped at the time limit, {s.time_limit:g} s) " if timed_out else "")
               + (f"(the paper's LSTM: {paper:,})" if paper else "(no paper figure at this size)")
               + f"; on {s.test_sequences:,} fresh test sequences {wrong:.2%} wrong (error >= "
               f"{problem.tolerance}), largest error {worst:.3f}; during training "
@@ -328,6 +332,9 @@ def check(name, s):
         raise ValueError(f"middle_weight must not be negative, got {s.middle_weight}")
     if s.check_every < 1:
         raise ValueError(f"check_every must be at least 1 update, got {s.check_every}")
+    if not s.time_limit >= 0:
+        raise ValueError(f"time_limit must be 0 (none) or a number of seconds, got "
+                         f"{s.time_limit}")
 
 
 def probes_for(name):
