@@ -5,6 +5,7 @@ against PyTorch's nn.LSTM, measured in the same run.
     python benchmarks/kernels.py --quick         # fewer repeats
     python benchmarks/kernels.py --crossover     # where the compiled loop stops winning
     python benchmarks/kernels.py --startup       # compile time, then a cached process
+    python benchmarks/kernels.py --fused         # where the compiled training step stops winning
 
 Method: the contenders run in alternation, one block of calls each per
 round (each block after one untimed call, so that no contender pays for
@@ -159,6 +160,36 @@ def crossover(args):
         jit.compiled_loop = chosen
 
 
+def fused(args):
+    """Time training steps of LSTM -> TimeDistributed(Dense softmax) with
+    one-hot inputs, as the tutorials train, compiled whole (npLSTM.fused_step)
+    against layer by layer, across sizes: where FUSED_WORK should lie."""
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    print(f"{'B':>4} {'T':>4} {'D':>4} {'H':>4} {'work':>10} {'compiled us':>12} "
+          f"{'layers us':>10}  faster")
+    rounds = 5 if args.quick else 11
+    rng = np.random.default_rng(0)
+    for B, T, D, H in [(B, T, D, H) for D in (5, 100) for H in (20, 50) for B in (1, 7, 16)
+                       for T in (1, 5, 20)]:
+        X = np.eye(D)[rng.integers(0, D, size=(B, T))]
+        y = np.eye(D)[rng.integers(0, D, size=(B, T))]
+        steps = {}
+        for name, compiled in (("compiled", True), ("layers", False)):
+            model = nl.Sequential([nl.LSTM(H, return_sequences=True, input_shape=(T, D)),
+                                   nl.TimeDistributed(nl.Dense(D, activation="softmax"))],
+                                  seed=0)
+            model.compile("categorical_crossentropy", "adam")
+            model._fused = None if compiled else False
+            model._fused_batches(X, B)
+            if compiled:
+                model._fused.takes = lambda X, batch_size: True     # whatever the size
+            steps[name] = (lambda m: lambda: m.train_on_batch(X, y))(model)
+        t = median_times(steps, rounds)
+        work = B * T * (D + H + 1) * 4 * H
+        print(f"{B:>4} {T:>4} {D:>4} {H:>4} {work:>10,} {1e6 * t['compiled']:12.1f} "
+              f"{1e6 * t['layers']:10.1f}  {min(t, key=t.get)}", flush=True)
+
+
 STARTUP = """
 import time
 start = time.perf_counter()
@@ -188,8 +219,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer rounds, skip slow NumPy runs")
     parser.add_argument("--crossover", action="store_true", help="measure the dispatch size")
     parser.add_argument("--startup", action="store_true", help="compile and cached start times")
+    parser.add_argument("--fused", action="store_true",
+                        help="where compiling the whole training step stops winning")
     args = parser.parse_args()
-    (crossover if args.crossover else startup if args.startup else table)(args)
+    (crossover if args.crossover else startup if args.startup else fused if args.fused
+     else table)(args)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels, losses, optimizers
+from .fused_step import fused_batches_for
 from .layers import LSTM, Layer
 from .layers.base import positive_int
 from .layers.lstm import LSTMTrace
@@ -93,6 +94,7 @@ class Sequential:
         self.rng = np.random.default_rng(seed)
         self.loss = None
         self.optimizer = None
+        self._fused = None          # set by compile
         self.metrics = ()
         self.input_shape = None
         first = layers[0]
@@ -146,6 +148,7 @@ class Sequential:
         self.loss = loss
         self.optimizer = optimizers.get(optimizer)
         self.optimizer.kernels = self.kernels
+        self._fused = None          # whether batches take kernels/fused.py: _fused_batches
         self.metrics = ("accuracy",) if metrics else ()
 
     # Looking inside -----------------------------------------------------------
@@ -310,6 +313,23 @@ class Sequential:
     def _params(self):
         return [p for layer in self.layers for p in layer.params]
 
+    def _fused_batches(self, X, batch_size):
+        """The compiled training of batches of X (npLSTM.fused_step), when
+        this model and size take it; else None."""
+        if self._fused is None:                     # decided once per compile
+            self._fused = fused_batches_for(self) or False
+        return self._fused if self._fused and self._fused.takes(X, batch_size) else None
+
+    def _train_fused(self, fused, X, y, batch_size, order=None, sample_weight=None):
+        """Every batch's step in one compiled call: (each batch's loss, the
+        outputs before each update), or TrainingDiverged at the first step
+        whose loss or gradients are not finite (the steps before it applied)."""
+        self._output_mask = None
+        losses_, outputs, applied = fused.run(X, y, batch_size, order, sample_weight)
+        if applied < len(losses_):
+            self._diverged(losses_[applied])
+        return losses_, outputs
+
     def _train_step(self, X, y, sample_weight=None):
         states = self._get_states()
         # Overflow is caught just below, with a clearer message than NumPy's.
@@ -318,12 +338,15 @@ class Sequential:
         grads = np.concatenate([g.ravel() for g in self._grads()])
         if not (np.isfinite(loss) and np.isfinite(grads).all()):
             self._set_states(states)
-            raise TrainingDiverged(
-                f"training diverged at step {self.optimizer.iterations + 1}: the loss is "
-                f"{loss} or a gradient is not finite; the step was not applied and the "
-                "weights are those of the last good step (try a lower learning rate)")
+            self._diverged(loss)
         self.optimizer.step([self._flat], [grads], [self._segments])
         return loss, outputs
+
+    def _diverged(self, loss):
+        raise TrainingDiverged(
+            f"training diverged at step {self.optimizer.iterations + 1}: the loss is "
+            f"{loss} or a gradient is not finite; the step was not applied and the "
+            "weights are those of the last good step (try a lower learning rate)")
 
     def _evaluate_step(self, X, y, sample_weight=None):
         outputs = self._forward(X)
@@ -365,10 +388,19 @@ class Sequential:
         epochs = positive_int(epochs, "epochs")
         batch_size = self._batch_size(len(X), batch_size)
         history = History()
+        fused = self._fused_batches(X, batch_size)
         for epoch in range(epochs):
             order = self.rng.permutation(len(X)) if shuffle else None
-            loss, accuracy = self._run_batches(self._train_step, X, y, batch_size, order,
-                                               sample_weight)
+            if fused:
+                losses_, outputs = self._train_fused(fused, X, y, batch_size, order,
+                                                     sample_weight)
+                sizes = np.minimum(batch_size, len(X) - batch_size * np.arange(len(losses_)))
+                loss = float(losses_ @ sizes) / len(X)
+                hits, total = _count_correct(outputs, y)
+                accuracy = hits / max(total, 1)
+            else:
+                loss, accuracy = self._run_batches(self._train_step, X, y, batch_size, order,
+                                                   sample_weight)
             values = {"loss": loss}
             if self.loss.is_classification:
                 values["accuracy"] = accuracy
@@ -387,8 +419,30 @@ class Sequential:
         y = self._as_target(y, X)
         sample_weight = self._as_sample_weight(sample_weight, X)
         self._batch_size(len(X), len(X))
-        loss, outputs = self._train_step(X, y, sample_weight)
+        fused = self._fused_batches(X, len(X))
+        if fused:
+            losses_, outputs = self._train_fused(fused, X, y, len(X), None, sample_weight)
+            loss = float(losses_[0])
+        else:
+            loss, outputs = self._train_step(X, y, sample_weight)
         return (loss, outputs) if return_outputs else loss
+
+    def warm_up(self, X, y):
+        """One training step on (X, y) as a batch, then undone: Numba compiles
+        (or loads from its cache) each kernel at its first call, so a timed
+        run after this times training, not compiling. Weights, optimizer
+        state and recurrent states are as they were before."""
+        flat, states = self._flat.copy(), self._get_states()
+        optimizer = self.optimizer
+        iterations = optimizer.iterations
+        slots = None if optimizer.slots is None else \
+            {name: [a.copy() for a in arrays] for name, arrays in optimizer.slots.items()}
+        try:
+            self.train_on_batch(X, y)
+        finally:
+            self._flat[...] = flat
+            self._set_states(states)
+            optimizer.iterations, optimizer.slots = iterations, slots
 
     def predict(self, X, batch_size=None):
         """Outputs for X, batch by batch. Stateful layers advance their state."""

@@ -71,11 +71,21 @@ class Optimizer:
             return clipped
         return grads
 
+    def slots_for(self, params):
+        """The slots, created as zeros for these parameters at the first step."""
+        if self.slots is None:
+            self.slots = {name: [np.zeros_like(p) for p in params] for name in self.slot_names}
+        return self.slots
+
+    @property
+    def clips(self):
+        """Whether any gradient clipping is set."""
+        return (self.clipnorm, self.global_clipnorm, self.clipvalue) != (None, None, None)
+
     def step(self, params, grads, segments=None):
         """One update of every parameter, in place, from its (clipped) gradient."""
         grads = self.clip(grads, segments)
-        if self.slots is None:
-            self.slots = {name: [np.zeros_like(p) for p in params] for name in self.slot_names}
+        self.slots_for(params)
         self.iterations += 1
         for k, (p, g) in enumerate(zip(params, grads)):
             self.update(p, g, *(self.slots[name][k] for name in self.slot_names))
@@ -135,11 +145,15 @@ class Adam(Optimizer):
                              f"got {epsilon_form!r}")
         self.epsilon_form = epsilon_form
 
-    def update(self, p, g, m, v):
-        t = self.iterations
+    def coefficients(self, t):
+        """(alpha_t, eps_t) of step t (the first is 1)."""
         correction_2 = math.sqrt(1.0 - self.beta_2 ** t)
         alpha = self.learning_rate * correction_2 / (1.0 - self.beta_1 ** t)
         eps = self.epsilon * (correction_2 if self.epsilon_form == "pytorch" else 1.0)
+        return alpha, eps
+
+    def update(self, p, g, m, v):
+        alpha, eps = self.coefficients(self.iterations)
         self.kernels.adam_update(p, g, m, v, alpha, self.beta_1, self.beta_2, eps)
 
 

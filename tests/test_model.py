@@ -179,7 +179,8 @@ def test_train_on_batch_returns_the_loss_before_the_update():
     X, y = memory_data()
     before = model.get_weights()
     loss = model.loss_and_grads(X[:1], y[:1])[0]
-    assert model.train_on_batch(X[:1], y[:1]) == loss
+    # (the compiled training step, npLSTM.fused_step: equal to rounding)
+    assert model.train_on_batch(X[:1], y[:1]) == pytest.approx(loss, rel=1e-14)
     assert not np.array_equal(before[0], model.get_weights()[0])
 
 
@@ -368,3 +369,23 @@ def test_reshape_and_activation_name_what_is_wrong():
         nl.Activation("relu6")
     with pytest.raises(ValueError, match="target_shape needs at least one axis"):
         nl.Reshape(())
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_warm_up_compiles_a_step_and_changes_nothing(fused):
+    model = memory_model(batch=2)
+    if not fused:
+        model._fused = False
+    X, y = memory_data()
+    model.train_on_batch(X[:2], y[:2])
+    before = (model.get_weights(), model.layers[0].states, model.optimizer.iterations,
+              [a.copy() for a in model.optimizer.slots["v"]])
+    model.warm_up(X[2:4], y[2:4])
+    for a, b in zip(model.get_weights(), before[0]):
+        np.testing.assert_array_equal(a, b)
+    assert model.layers[0].states is before[1] and model.optimizer.iterations == before[2]
+    np.testing.assert_array_equal(model.optimizer.slots["v"][0], before[3][0])
+    fresh = memory_model(batch=2)
+    fresh.warm_up(X[:2], y[:2])             # before any step: no slots yet, no state
+    assert fresh.optimizer.slots is None and fresh.layers[0].states is None
+    assert fresh.optimizer.iterations == 0

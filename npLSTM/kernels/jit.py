@@ -243,22 +243,25 @@ def _gates_step_backward(dh, dc_next, gates, c, c_prev, keep, dz):
 # The head: activations and the losses fused with them ---------------------------------------
 # Element-wise work on small arrays: in NumPy each of the several passes is a
 # call of a microsecond or two; compiled, each function is one call and one pass.
+# Every exp here is of a number <= 0 (_exp_neg); sums may be reordered
+# ("reassoc"), so that their loops vectorise too.
+HEAD = dict(KERNEL, fastmath={"contract", "reassoc"})
 
 
-@njit(cache=True)
+@njit(**HEAD)
 def _sigmoid_into(z, a):
     for k in range(z.size):
         a.flat[k] = _sig(z.flat[k])
 
 
-@njit(cache=True)
+@njit(**HEAD)
 def _softmax_into(z, a):
     """Row by row over the last axis (z, a as 2-D, rows x classes)."""
     for r in range(z.shape[0]):
         m = z[r].max()
         total = 0.0
         for k in range(z.shape[1]):
-            a[r, k] = math.exp(z[r, k] - m)
+            a[r, k] = _exp_neg(z[r, k] - m)
             total += a[r, k]
         for k in range(z.shape[1]):
             a[r, k] /= total
@@ -287,7 +290,7 @@ def activation_forward(name, z):
     return reference.activation_forward(name, z)
 
 
-@njit(cache=True)
+@njit(**HEAD)
 def _bce_with_logits(z, y, w, grad):
     """z, y, grad as 2-D, rows x outputs; w the row weights."""
     rows, K = z.shape
@@ -296,12 +299,12 @@ def _bce_with_logits(z, y, w, grad):
         wk = w[r] / K
         for k in range(K):
             zk, yk = z[r, k], y[r, k]
-            total += wk * (max(zk, 0.0) - zk * yk + math.log1p(math.exp(-abs(zk))))
+            total += wk * (max(zk, 0.0) - zk * yk + math.log1p(_exp_neg(-abs(zk))))
             grad[r, k] = wk * (_sig(zk) - yk)
     return total
 
 
-@njit(cache=True)
+@njit(**HEAD)
 def _cce_with_logits(z, y, w, grad):
     """z, y, grad as 2-D, rows x classes; w the row weights."""
     rows, classes = z.shape
@@ -310,7 +313,7 @@ def _cce_with_logits(z, y, w, grad):
         m = z[r].max()
         log_sum = 0.0
         for k in range(classes):
-            log_sum += math.exp(z[r, k] - m)
+            log_sum += _exp_neg(z[r, k] - m)
         log_sum = math.log(log_sum)
         y_sum = 0.0
         for k in range(classes):
@@ -318,7 +321,7 @@ def _cce_with_logits(z, y, w, grad):
         for k in range(classes):
             log_a = z[r, k] - m - log_sum
             total -= w[r] * y[r, k] * log_a
-            grad[r, k] = w[r] * (math.exp(log_a) * y_sum - y[r, k])
+            grad[r, k] = w[r] * (_exp_neg(log_a) * y_sum - y[r, k])
     return total
 
 
@@ -358,17 +361,20 @@ def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
 # The LSTM kernels ------------------------------------------------------------------------
 
 
-@njit(cache=True)
-def _weight_grads_loop(dZ, X, h0, hs, WT, dX, dW, dU, db):
+@njit(**KERNEL)
+def _weight_grads_loop(dZ, X, h0, hs, WT, dX, dW, dU, db, with_dX=True):
     """reference.lstm_weight_grads written as loops, for small sizes. Every
     inner loop runs along a contiguous row (an axpy), which LLVM vectorises;
-    WT = W^T makes dX one too."""
+    WT = W^T makes dX one too. Zero inputs are skipped: the tutorials'
+    inputs are one-hot. Without with_dX, dX is left alone (a first layer's
+    is not needed)."""
     B, T, H4 = dZ.shape
     D, H = X.shape[2], h0.shape[1]
     dW[:] = 0.0
     dU[:] = 0.0
     db[:] = 0.0
-    dX[:] = 0.0
+    if with_dX:
+        dX[:] = 0.0
     for b in range(B):
         for t in range(T):
             dz = dZ[b, t]
@@ -377,16 +383,18 @@ def _weight_grads_loop(dZ, X, h0, hs, WT, dX, dW, dU, db):
                 db[j] += dz[j]
             for d in range(D):                  # dW += x_t^T dz_t
                 x = X[b, t, d]
-                for j in range(H4):
-                    dW[d, j] += x * dz[j]
+                if x != 0.0:
+                    for j in range(H4):
+                        dW[d, j] += x * dz[j]
             for k in range(H):                  # dU += h_{t-1}^T dz_t
                 h = h_prev[k]
                 for j in range(H4):
                     dU[k, j] += h * dz[j]
-            for j in range(H4):                 # dX_t = dz_t W^T
-                dzj = dz[j]
-                for d in range(D):
-                    dX[b, t, d] += dzj * WT[j, d]
+            if with_dX:
+                for j in range(H4):             # dX_t = dz_t W^T
+                    dzj = dz[j]
+                    for d in range(D):
+                        dX[b, t, d] += dzj * WT[j, d]
 
 
 def lstm_weight_grads(dZ, X, h0, hs, W):

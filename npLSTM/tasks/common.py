@@ -108,14 +108,9 @@ def seeded(seed):
 
 
 def warm_up(model, X, y):
-    """Compile the model's kernels before the clock starts (Numba compiles a
-    kernel at its first call, or loads it from its cache): one backward pass,
-    which changes nothing, and one Adam update of a scratch array. Training
-    then times training, not compiling."""
-    model.backprop(X, y)
-    scratch = np.zeros(1, dtype=model.dtype)
-    model.kernels.adam_update(scratch, scratch, scratch, np.ones_like(scratch),
-                              0.0, 0.9, 0.999, 1e-7)
+    """Compile the model's kernels before the clock starts (Sequential.warm_up:
+    a training step, undone), so that training times training, not compiling."""
+    model.warm_up(X, y)
 
 
 class StopTraining(Exception):

@@ -1,0 +1,97 @@
+"""When training runs as compiled batches (kernels/fused.py).
+
+The tutorials' models are one LSTM under a Dense head (on the last h, or
+on every h) with the cross-entropy fused with the head's sigmoid or
+softmax, trained with Adam. At their sizes, calling the layers one by one
+from Python costs more than their math, so such a model's batches (all of
+a fit's epoch, or train_on_batch's one) run in one compiled call, when:
+
+  - the backend is "numba" and the LSTM's size takes the compiled loop
+    (kernels.jit.compiled_loop) on the calling thread (loop_threads 1, or
+    batches of one row);
+  - a step's work is small: B*T*(D+H+1)*4H multiply-adds for the weight
+    gradients at most FUSED_WORK, where the kernel's loops beat the BLAS
+    calls of the layer-by-layer step;
+  - Adam clips nothing.
+
+Any other model, and batches of another size, go layer by layer. Both
+compute the same steps, to rounding (tests/test_fused.py).
+"""
+import numpy as np
+
+from .kernels import fused, jit
+from .layers import LSTM, Dense, TimeDistributed
+from .optimizers import Adam
+
+FUSED_WORK = 400_000
+
+
+class FusedBatches:
+    """The compiled training of one model (see fused_batches_for)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.lstm = model.layers[0]
+        self.every_step = self.lstm.return_sequences        # the head on every h
+        self.softmax = model.loss.head_activation == "softmax"
+        self.params = model._params()                        # views of model._flat
+        # The gradients in one flat array laid out as the parameters.
+        self.grads = np.empty_like(model._flat)
+        self.grad_views = [self.grads[start:stop].reshape(p.shape)
+                           for (start, stop), p in zip(model._segments, self.params)]
+
+    def takes(self, X, batch_size):
+        """Whether batches of X (N, T, D) of batch_size rows take this path."""
+        B, H = batch_size, self.lstm.units
+        _, T, D = X.shape
+        return (jit.compiled_loop(B, H) and not jit._threaded(B)
+                and B * T * (D + H + 1) * 4 * H <= FUSED_WORK)
+
+    def run(self, X, y, batch_size, order=None, sample_weight=None):
+        """One Adam step per batch, in order or in the given permutation:
+        (the loss of each batch, the outputs before each update, the number
+        of steps applied). The steps stop before the first batch whose loss
+        or gradients are not finite; its loss is the last one given."""
+        model, lstm, optimizer = self.model, self.lstm, self.model.optimizer
+        dtype = model.dtype
+        N, T, _ = X.shape
+        R = T if self.every_step else 1                      # output rows per sample
+        K = model.output_shape[-1]
+        batches = -(-N // batch_size)
+        order = np.arange(N) if order is None else np.asarray(order, dtype=np.int64)
+        weights = np.ones((N, R), dtype=dtype)
+        if sample_weight is not None:                        # per sample, or per step
+            weights *= sample_weight.reshape(N, -1)
+        h0, c0 = lstm._initial_states(batch_size, dtype)
+        slots = optimizer.slots_for([model._flat])
+        t = optimizer.iterations
+        alphas, epsilons = np.array([optimizer.coefficients(t + 1 + k)
+                                     for k in range(batches)]).T.copy()
+        outputs = np.empty((N, R, K), dtype=dtype)
+        losses = np.empty(batches)
+        applied, h, c = fused.lstm_dense_fit(
+            np.ascontiguousarray(X), np.ascontiguousarray(y).reshape(N, R, K), weights, order,
+            batch_size, np.ascontiguousarray(h0), np.ascontiguousarray(c0), lstm.stateful,
+            *self.params, self.every_step, self.softmax, model._flat, self.grads,
+            *self.grad_views, slots["m"][0], slots["v"][0], alphas, epsilons,
+            optimizer.beta_1, optimizer.beta_2, outputs, losses)
+        optimizer.iterations += applied
+        if lstm.stateful and applied:
+            lstm.states = (h, c)
+        return losses[:applied + (applied < batches)], \
+            outputs.reshape((N,) + model.output_shape), applied
+
+
+def fused_batches_for(model):
+    """A FusedBatches when the model is an LSTM under a Dense head with a
+    fused cross-entropy, Adam without clipping and the numba backend; else None."""
+    if model.kernels is not jit or model.loss.head_activation is None or \
+            len(model.layers) != 2:
+        return None
+    lstm, head = model.layers
+    dense = head.layer if isinstance(head, TimeDistributed) else head
+    optimizer = model.optimizer
+    if not isinstance(lstm, LSTM) or type(dense) is not Dense or \
+            type(optimizer) is not Adam or optimizer.clips:
+        return None
+    return FusedBatches(model)

@@ -1,0 +1,155 @@
+"""Training steps of an LSTM under a Dense head, compiled: a fit's batches
+in one call.
+
+For the tutorials' tiny models (batch 1-7, 20 units) the math of a step is a
+few microseconds; called layer by layer from Python, with NumPy's small
+calls around the compiled loops, a step took 100-200. Here the same pieces
+of jit.py run back to back inside one compiled function, batch after batch:
+
+    x W + b, the recurrence         jit._forward_loop
+    head z = h Wd + bd              dense_rows (below)
+    loss and dL/dz, fused           jit._bce_with_logits / jit._cce_with_logits
+    head backward                   dense_rows_backward (below)
+    the recurrence backward         jit._backward_loop
+    dW, dU, db                      jit._weight_grads_loop
+    every gradient finite? then     jit.adam_update on the flat parameters
+
+npLSTM.fused_step decides when a model takes this path; the results match
+the layer-by-layer steps to rounding (tests/test_fused.py).
+"""
+import numpy as np
+from numba import njit
+
+from .jit import (KERNEL, _backward_loop, _bce_with_logits, _cce_with_logits, _forward_loop,
+                  _sigmoid_into, _softmax_into, _weight_grads_loop, adam_update)
+
+
+@njit(**KERNEL)
+def dense_rows(x, W, b, z):
+    """z = x W + b for rows x (N, F): an axpy of a row of W per feature,
+    skipped where the feature is 0 (one-hot inputs)."""
+    for r in range(x.shape[0]):
+        z[r] = b
+        for f in range(x.shape[1]):
+            xf = x[r, f]
+            if xf != 0.0:
+                for k in range(W.shape[1]):
+                    z[r, k] += xf * W[f, k]
+
+
+@njit(**dict(KERNEL, fastmath={"contract", "reassoc"}))
+def dense_rows_backward(dz, x, W, dx, dW, db):
+    """dx = dz W^T, dW = x^T dz, db = sum of dz's rows (reference.dense_backward).
+    dx's sums may be reordered ("reassoc"), so that they vectorise too."""
+    dW[:] = 0.0
+    db[:] = 0.0
+    for r in range(x.shape[0]):
+        for k in range(W.shape[1]):
+            db[k] += dz[r, k]
+        for f in range(x.shape[1]):
+            xf = x[r, f]
+            total = 0.0
+            for k in range(W.shape[1]):
+                dW[f, k] += xf * dz[r, k]
+                total += dz[r, k] * W[f, k]
+            dx[r, f] = total
+
+
+@njit(**KERNEL)
+def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step, softmax,
+                          params, grads, dW, dU, db, dWd, dbd, m, v, alpha, beta_1, beta_2,
+                          eps, outputs, h_T, c_T):
+    """One Adam step of LSTM -> Dense(softmax or sigmoid) with its cross-entropy.
+
+    X (B, T, D); y and outputs (rows, K), the rows B*T with every_step (a
+    TimeDistributed head on every h) or B (a head on the last h);
+    row_weights (rows,), each row's share of the loss. W .. bd the
+    weights, each a view of the flat params; dW .. dbd views of the flat
+    grads in the same places; m, v Adam's moments of params; alpha and eps
+    this step's (optimizers.Adam.coefficients).
+
+    Fills outputs (before the update), grads, and h_T, c_T; applies the
+    update only when the loss and every gradient are finite. Returns
+    (loss, whether it was applied).
+    """
+    B, T, D = X.shape
+    H = h0.shape[1]
+    XW = np.empty((B, T, 4 * H), dtype=X.dtype)
+    dense_rows(X.reshape(B * T, D), W, b, XW.reshape(B * T, 4 * H))
+    gates = np.empty_like(XW)
+    cs = np.empty((B, T, H), dtype=X.dtype)
+    hs = np.empty_like(cs)
+    keep = np.ones((B, T), dtype=np.bool_)
+    _forward_loop(XW, h0, c0, U, keep, gates, cs, hs)
+    h_T[:] = hs[:, -1]
+    c_T[:] = cs[:, -1]
+
+    top = hs.reshape(B * T, H) if every_step else h_T      # what the head sees
+    z = np.empty(outputs.shape, dtype=X.dtype)
+    dense_rows(top, Wd, bd, z)
+    dz = np.empty_like(z)
+    if softmax:
+        loss = _cce_with_logits(z, y, row_weights, dz)
+        _softmax_into(z, outputs)
+    else:
+        loss = _bce_with_logits(z, y, row_weights, dz)
+        _sigmoid_into(z, outputs)
+    d_top = np.empty_like(top)
+    dense_rows_backward(dz, top, Wd, d_top, dWd, dbd)
+
+    zeros = np.zeros((B, H), dtype=X.dtype)
+    dZ = np.empty_like(gates)
+    dh0, dc0 = np.empty_like(zeros), np.empty_like(zeros)
+    if every_step:
+        _backward_loop(d_top.reshape(B, T, H), True, zeros, zeros, gates, cs, c0,
+                       np.ascontiguousarray(U.T), keep, dZ, dh0, dc0)
+    else:
+        _backward_loop(hs, False, d_top, zeros, gates, cs, c0, np.ascontiguousarray(U.T),
+                       keep, dZ, dh0, dc0)
+    _weight_grads_loop(dZ, X, h0, hs, W.T, X, dW, dU, db, False)       # no dX: X stands in
+
+    finite = np.isfinite(loss) and np.all(np.isfinite(grads))
+    if finite:
+        adam_update(params, grads, m, v, alpha, beta_1, beta_2, eps)
+    return loss, finite
+
+
+@njit(**KERNEL)
+def lstm_dense_fit(X, y, sample_weights, order, batch_size, h0, c0, stateful, W, U, b, Wd, bd,
+                   every_step, softmax, params, grads, dW, dU, db, dWd, dbd, m, v, alphas,
+                   epsilons, beta_1, beta_2, outputs, losses):
+    """lstm_dense_train_step over batches: rows order[:batch_size], then the
+    next batch_size, and so on, one step each (len(losses) of them).
+
+    X (N, T, D); y, outputs (N, R, K) and sample_weights (N, R), with R = T
+    under a head on every h, else 1. Within a batch each row weighs its
+    sample weight over the batch's number of rows, as losses.row_weights
+    divides them. (h0, c0) is the state before the first batch; stateful,
+    each batch starts from the state the last one ended in, else from zeros.
+    alphas, epsilons: each step's Adam coefficients.
+
+    Fills outputs at each sample's place and losses, one per batch; stops
+    at a batch whose loss or gradients are not finite, without applying it
+    (its loss is kept). Returns (batches applied, h, c: the state after them).
+    """
+    H = h0.shape[1]
+    R, K = y.shape[1], y.shape[2]
+    h, c = h0, c0
+    for k in range(len(losses)):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        n = len(rows)
+        if stateful:
+            start_h, start_c = h, c
+        else:
+            start_h = start_c = np.zeros((n, H), dtype=X.dtype)
+        h_T, c_T = np.empty((n, H), dtype=X.dtype), np.empty((n, H), dtype=X.dtype)
+        batch_outputs = np.empty((n * R, K), dtype=X.dtype)
+        losses[k], applied = lstm_dense_train_step(
+            X[rows], y[rows].reshape(n * R, K), sample_weights[rows].reshape(n * R) / (n * R),
+            start_h, start_c, W, U, b, Wd, bd, every_step, softmax, params, grads, dW, dU, db,
+            dWd, dbd, m, v, alphas[k], beta_1, beta_2, epsilons[k], batch_outputs, h_T, c_T)
+        if not applied:
+            return k, h, c
+        outputs[rows] = batch_outputs.reshape(n, R, K)
+        h, c = h_T, c_T
+    return len(losses), h, c
