@@ -55,7 +55,7 @@ def dense_rows_backward(dz, x, W, dx, dW, db):
             dx[r, f] = total
 
 
-@njit(**KERNEL)
+@njit(inline="always")     # compiled inside lstm_dense_fit only: one compile, not two
 def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step, softmax,
                           params, grads, dW, dU, db, dWd, dbd, m, v, alpha, beta_1, beta_2,
                           eps, outputs, h_T, c_T):
