@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import npLSTM as nl
 from npLSTM import fused_step
+from npLSTM.gradcheck import compare
 from npLSTM.kernels import jit
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-4}
@@ -163,3 +164,25 @@ def test_the_steps_before_a_diverging_batch_are_applied():
     assert applied == 1 and len(losses) == 2 and np.isnan(losses[1])
     reference.train_on_batch(X[:2], y[:2])
     assert_same_training(model, reference, "float64")
+
+
+@settings(max_examples=15, deadline=None)
+@given(B=st.integers(1, 3), T=st.integers(1, 4), D=st.integers(1, 4), H=st.integers(1, 5),
+       K=st.integers(1, 4), every_step=st.booleans(), head=st.sampled_from(["sigmoid", "softmax"]),
+       seed=st.integers(0, 2**16))
+def test_the_compiled_gradients_match_finite_differences(B, T, D, H, K, every_step, head, seed):
+    """The gradient the compiled step applies, at the weights before it,
+    against sixth-order central differences of the loss (npLSTM.gradcheck)."""
+    rng = np.random.default_rng(seed)
+    X, y = data(rng, B, T, D, K, every_step, head, "float64")
+    model = build((dict(units=H, return_sequences=every_step, input_shape=(T, D)), K), head)
+    model.compile(model.loss, nl.Adam(0.05))            # no metrics: evaluate gives the loss
+    before = model._flat.copy()
+    model.train_on_batch(X, y)
+    assert isinstance(model._fused, fused_step.FusedBatches)
+    model._flat[...] = before
+    loss = lambda: model.evaluate(X, y, batch_size=B)     # noqa: E731
+    for k, (param, grad) in enumerate(zip(model._params(), model._fused.grad_views)):
+        check = compare(f"weights[{k}]", loss, param, grad.copy(), step=5e-3, floor=1e-5,
+                        max_entries=30, rng=rng)
+        assert check.worst < 1e-7, check
