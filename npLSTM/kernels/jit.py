@@ -33,9 +33,8 @@ from .reference import (  # noqa: F401  (BLAS-bound: NumPy is as fast)
 # below 1.4): up to 64 units while batch x units stays within 512. At
 # (B, T, H) = (16, 1000, 32) 74 ms against 89, at (4, 100, 64) 4.9 against
 # 6.1; BLAS wins at (16, 100, 64), 15 against 17, and with 128 units from
-# batch 1 at T = 5. (Running the rows on Numba's threads (prange) gained
-# 1.2-1.9x alone but lost 4x beside NumPy's BLAS threads, which spin
-# waiting for work: not used.)
+# batch 1 at T = 5. (Measured before the gate math vectorised, which sped
+# up both shapes' gates.)
 SMALL_UNITS = 64      # most units for the compiled loop
 SMALL_WORK = 512      # most batch x units for it
 # The weight gradients are one pass over every row and step, with no
