@@ -219,10 +219,12 @@ _backward_loop, _backward_loop_threaded = njit(**KERNEL)(_backward_rows), _threa
 
 
 @njit(**KERNEL)
-def _gates_step(z, c_prev, h_prev, keep, gates, c, h):
-    """One step's gate math for all rows: z (B, 4H) -> gates, c, h; a row
-    whose keep is False carries c_prev, h_prev through."""
+def _gates_step(z, xw, c_prev, h_prev, keep, gates, c, h):
+    """One step's gate math for all rows: z (B, 4H) comes in as h U, has the
+    step's x W + b added, and gives gates, c, h; a row whose keep is False
+    carries c_prev, h_prev through."""
     for b in range(z.shape[0]):
+        z[b] += xw[b]
         _gates_row(z[b], c_prev[b], gates[b], c[b], h[b])
         if not keep[b]:
             c[b], h[b] = c_prev[b], h_prev[b]
@@ -430,10 +432,13 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
         loop(XW, h0, c0, U, keep, gates, cs, hs)
     else:
         # [:, t] are strided views (rows T steps apart): BLAS and the gate
-        # kernel read and write them in place, no copies.
+        # kernel read and write them in place, no copies; z is the one buffer
+        # of every step's product (a new array per step cost page faults).
         h, c = h0, c0
+        z = np.empty((B, 4 * H), dtype=X.dtype)
         for t in range(T):
-            _gates_step(XW[:, t] + h @ U, c, h, keep[:, t], gates[:, t], cs[:, t], hs[:, t])
+            np.matmul(h, U, out=z)
+            _gates_step(z, XW[:, t], c, h, keep[:, t], gates[:, t], cs[:, t], hs[:, t])
             h, c = hs[:, t], cs[:, t]
     return hs, hs[:, -1].copy(), cs[:, -1].copy(), (X, h0, c0, gates, cs, hs, mask)
 
@@ -452,15 +457,16 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
         loop(dhs if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype), has_dhs,
              dh_T, dc_T, gates, cs, c0, np.ascontiguousarray(U.T), keep, dZ, dh0, dc0)
     else:
-        dh, dc = dh_T, dc_T                         # dc is updated in place
+        # dc is updated in place; dh and dh_prev are two buffers, swapped each step
+        dh, dh_prev, dc = dh_T.copy(), np.empty_like(dh_T), dc_T
         for t in reversed(range(T)):
             if dhs is not None:
-                dh = dh + dhs[:, t]
+                dh += dhs[:, t]
             _gates_step_backward(dh, dc, gates[:, t], cs[:, t], cs[:, t - 1] if t > 0 else c0,
                                  keep[:, t], dZ[:, t])
-            dh_prev = dZ[:, t] @ U.T
+            np.matmul(dZ[:, t], U.T, out=dh_prev)
             if mask is not None:        # masked rows pass dh through
-                dh_prev = np.where(keep[:, t, None], dh_prev, dh)
-            dh = dh_prev
+                np.copyto(dh_prev, dh, where=~keep[:, t, None])
+            dh, dh_prev = dh_prev, dh
         dh0, dc0 = dh, dc
     return lstm_weight_grads(dZ, X, h0, hs, W) + (dh0, dc0)
