@@ -7,11 +7,11 @@ from Python costs more than their math, so such a model's batches (all of
 a fit's epoch, or train_on_batch's one) run in one compiled call, when:
 
   - the backend is "numba" and the LSTM's size takes the compiled loop
-    (kernels.jit.compiled_loop) on the calling thread (loop_threads 1, or
-    batches of one row);
+    (kernels.jit.compiled_loop);
   - a step's work is small: B*T*(D+H+1)*4H multiply-adds for the weight
     gradients at most FUSED_WORK, where the kernel's loops beat the BLAS
-    calls of the layer-by-layer step;
+    calls of the layer-by-layer step. (It runs on the calling thread:
+    loop threads pay off only for larger work than that.)
   - Adam clips nothing.
 
 Any other model, and batches of another size, go layer by layer. Both
@@ -44,8 +44,7 @@ class FusedBatches:
         """Whether batches of X (N, T, D) of batch_size rows take this path."""
         B, H = batch_size, self.lstm.units
         _, T, D = X.shape
-        return (jit.compiled_loop(B, H) and not jit._threaded(B)
-                and B * T * (D + H + 1) * 4 * H <= FUSED_WORK)
+        return jit.compiled_loop(B, H) and B * T * (D + H + 1) * 4 * H <= FUSED_WORK
 
     def run(self, X, y, batch_size, order=None, sample_weight=None):
         """One Adam step per batch, in order or in the given permutation:
