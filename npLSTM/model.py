@@ -9,6 +9,7 @@ One training step (train_on_batch, and each batch of fit):
 Stateful LSTMs carry their final state into the next call (Keras semantics);
 the gradient stops at each call's boundary (truncated BPTT).
 """
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -540,6 +541,9 @@ def _as_real_array(a, name, dtype):
             or np.iscomplexobj(arr):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     arr = arr.astype(dtype, copy=False)
-    if not np.all(np.isfinite(arr)):
+    # A sum is finite only if every entry is (NaN and infinities carry
+    # through it): one cheap pass, and the entry-wise check only when the
+    # sum is not finite, which a sum of large finite entries can also be.
+    if not (math.isfinite(arr.sum()) or np.isfinite(arr).all()):
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
