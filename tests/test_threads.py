@@ -9,29 +9,35 @@ import npLSTM as nl
 from npLSTM import cli
 
 
+SETTINGS = {"BLAS": (nl.set_blas_threads, nl.blas_threads),
+            "loop": (nl.set_loop_threads, nl.loop_threads)}
+
+
 @pytest.fixture
-def restore_blas_threads():
-    before = nl.blas_threads()
+def restore_threads():
+    before = {name: get() for name, (_, get) in SETTINGS.items()}
     yield
-    nl.set_blas_threads(before)
+    for name, (set_threads, _) in SETTINGS.items():
+        set_threads(before[name])
 
 
-def test_set_blas_threads_takes_effect(restore_blas_threads):
-    nl.set_blas_threads(1)
-    assert nl.blas_threads() == 1
-    nl.set_blas_threads(2)
-    assert nl.blas_threads() == 2
+@pytest.mark.parametrize("name", SETTINGS)
+def test_thread_settings_take_effect(name, restore_threads):
+    set_threads, threads = SETTINGS[name]
+    for n in (1, 2, 1):
+        set_threads(n)
+        assert threads() == n
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, None])
-def test_nonsense_thread_counts_are_refused(bad, restore_blas_threads):
+def test_nonsense_thread_counts_are_refused(bad, restore_threads):
     before = nl.blas_threads()
     with pytest.raises(ValueError, match="the number of BLAS threads must be a positive integer"):
         nl.set_blas_threads(bad)
     assert nl.blas_threads() == before
 
 
-def test_the_command_line_sets_blas_threads(restore_blas_threads, capsys):
+def test_the_command_line_sets_blas_threads(restore_threads, capsys):
     nl.set_blas_threads(2)
     assert cli.main(["run", "memory", "--epochs", "1", "--quiet", "--blas-threads", "1"]) == 0
     assert nl.blas_threads() == 1
@@ -40,26 +46,12 @@ def test_the_command_line_sets_blas_threads(restore_blas_threads, capsys):
     assert "--blas-threads must be a positive integer, got 0" in capsys.readouterr().err
 
 
-@pytest.fixture
-def restore_loop_threads():
-    before = nl.loop_threads()
-    yield
-    nl.set_loop_threads(before)
-
-
-def test_set_loop_threads_takes_effect(restore_loop_threads):
-    nl.set_loop_threads(2)
-    assert nl.loop_threads() == 2
-    nl.set_loop_threads(1)
-    assert nl.loop_threads() == 1
-
-
 @pytest.mark.parametrize("bad, message", [
     (0, "must be a positive integer, got 0"), (1.5, "must be a positive integer, got 1.5"),
     (True, "must be a positive integer, got True"),
     (numba.config.NUMBA_NUM_THREADS + 1, "must be at most"),
 ])
-def test_nonsense_loop_thread_counts_are_refused(bad, message, restore_loop_threads):
+def test_nonsense_loop_thread_counts_are_refused(bad, message, restore_threads):
     nl.set_loop_threads(1)
     with pytest.raises(ValueError, match=f"the number of loop threads {message}"):
         nl.set_loop_threads(bad)
@@ -88,13 +80,12 @@ def train(threads, dtype, mask):
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two cores")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("mask", [False, True])
-def test_loop_threads_change_no_bit_of_the_result(dtype, mask, restore_loop_threads):
+def test_loop_threads_change_no_bit_of_the_result(dtype, mask, restore_threads):
     for serial, threaded in zip(train(1, dtype, mask), train(2, dtype, mask)):
         np.testing.assert_array_equal(serial, threaded)
 
 
-def test_the_command_line_sets_loop_threads(restore_blas_threads, restore_loop_threads,
-                                            capsys):
+def test_the_command_line_sets_loop_threads(restore_threads, capsys):
     nl.set_blas_threads(2)
     assert cli.main(["run", "memory", "--epochs", "1", "--quiet", "--loop-threads", "2"]) == 0
     assert nl.loop_threads() == 2 and nl.blas_threads() == 1   # BLAS held to one

@@ -107,12 +107,6 @@ def seeded(seed):
     return model_seed, np.random.default_rng(data_seed)
 
 
-def warm_up(model, X, y):
-    """Compile the model's kernels before the clock starts (Sequential.warm_up:
-    a training step, undone), so that training times training, not compiling."""
-    model.warm_up(X, y)
-
-
 class StopTraining(Exception):
     """Raised by one_epoch to end training after its epoch (a task solved
     early), with that epoch's loss and accuracy."""
