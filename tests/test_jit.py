@@ -135,7 +135,29 @@ def test_head_kernels_equal_reference(shape, dtype, scale, seed):
         assert ours[1].dtype == dtype
         assert abs(ours[0] - theirs[0]) <= rtol * max(abs(theirs[0]), 1.0), name
         assert_equal_to(ours[1], theirs[1], rtol, name)
+    for kernel, y, name in ((jit._bce_with_logits, targets["binary_crossentropy_with_logits"],
+                             "sigmoid"),
+                            (jit._cce_with_logits,
+                             targets["categorical_crossentropy_with_logits"], "softmax")):
+        rows = lambda a: np.ascontiguousarray(a).reshape(-1, shape[-1])
+        outputs = np.empty_like(rows(z))      # the head's outputs, made on the way
+        kernel(rows(z), rows(y), np.ones(len(outputs), dtype), np.empty_like(outputs), outputs)
+        assert_equal_to(outputs, rows(reference.activation_forward(name, z)), rtol, name)
     for name in ("sigmoid", "softmax", "tanh", "linear"):
         ours = jit.activation_forward(name, z)
         assert ours.dtype == dtype
         assert_equal_to(ours, reference.activation_forward(name, z), rtol, name)
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(0, 300), dtype=st.sampled_from([np.float64, np.float32]),
+       special=st.lists(st.sampled_from([np.nan, np.inf, -np.inf, 1e38, -1e38, 0.0]),
+                        max_size=3),
+       seed=st.integers(0, 2**16))
+def test_all_finite_is_isfinite_all(size, dtype, special, seed):
+    """Special values dropped at random places, large finite ones included."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=size).astype(dtype)
+    if size:
+        a[rng.integers(0, size, size=len(special))] = np.array(special, dtype=dtype)
+    assert jit.all_finite(a) == np.isfinite(a).all()

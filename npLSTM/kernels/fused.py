@@ -8,7 +8,7 @@ of jit.py run back to back inside one compiled function, batch after batch:
 
     x W + b, the recurrence         jit._forward_loop
     head z = h Wd + bd              dense_rows (below)
-    loss and dL/dz, fused           jit._bce_with_logits / jit._cce_with_logits
+    outputs, loss and dL/dz, fused  jit._bce_with_logits / jit._cce_with_logits
     head backward                   dense_rows_backward (below)
     the recurrence backward         jit._backward_loop
     dW, dU, db                      jit._weight_grads_loop
@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from .jit import (KERNEL, _backward_loop, _bce_with_logits, _cce_with_logits, _forward_loop,
-                  _sigmoid_into, _softmax_into, _weight_grads_loop, adam_update)
+                  _weight_grads_loop, adam_update, all_finite)
 
 
 @njit(**KERNEL)
@@ -89,11 +89,9 @@ def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step
     dense_rows(top, Wd, bd, z)
     dz = np.empty_like(z)
     if softmax:
-        loss = _cce_with_logits(z, y, row_weights, dz)
-        _softmax_into(z, outputs)
+        loss = _cce_with_logits(z, y, row_weights, dz, outputs)
     else:
-        loss = _bce_with_logits(z, y, row_weights, dz)
-        _sigmoid_into(z, outputs)
+        loss = _bce_with_logits(z, y, row_weights, dz, outputs)
     d_top = np.empty_like(top)
     dense_rows_backward(dz, top, Wd, d_top, dWd, dbd)
 
@@ -106,7 +104,7 @@ def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step
                    keep, dZ, dh0, dc0)
     _weight_grads_loop(dZ, X, h0, hs, W.T, X, dW, dU, db, False)       # no dX: X stands in
 
-    finite = np.isfinite(loss) and np.all(np.isfinite(grads))
+    finite = np.isfinite(loss) and all_finite(grads)
     if finite:
         adam_update(params, grads, m, v, alpha, beta_1, beta_2, eps)
     return loss, finite

