@@ -61,15 +61,18 @@ class FusedBatches:
         R = T if self.every_step else 1                      # output rows per sample
         K = model.output_shape[-1]
         batches = -(-N // batch_size)
+        # At the tutorials' sizes this setup is as long as the compiled steps:
+        # each NumPy call below costs a microsecond or two, so there are few.
         order = np.arange(N) if order is None else np.asarray(order, dtype=np.int64)
-        weights = np.ones((N, R), dtype=dtype)
-        if sample_weight is not None:                        # per sample, or per step
-            weights *= sample_weight.reshape(N, -1)
+        if sample_weight is None:
+            weights = np.ones((N, R), dtype=dtype)
+        else:                                                # per sample, or per step
+            weights = np.ascontiguousarray(np.broadcast_to(sample_weight.reshape(N, -1), (N, R)))
         h0, c0 = lstm._initial_states(batch_size, dtype)
         slots = optimizer.slots_for([model._flat])
-        t = optimizer.iterations
-        alphas, epsilons = np.array([optimizer.coefficients(t + 1 + k)
-                                     for k in range(batches)]).T.copy()
+        alphas, epsilons = np.empty(batches), np.empty(batches)
+        for k in range(batches):
+            alphas[k], epsilons[k] = optimizer.coefficients(optimizer.iterations + 1 + k)
         outputs = np.empty((N, R, K), dtype=dtype)
         losses = np.empty(batches)
         applied, h, c = fused.lstm_dense_fit(

@@ -62,8 +62,8 @@ def _count_correct(outputs, targets, mask=None):
     else:
         hits = ((outputs > 0.5) == (targets > 0.5))[..., 0]
     if mask is not None:
-        return int(hits[mask].sum()), int(mask.sum())
-    return int(hits.sum()), hits.size
+        return int(np.count_nonzero(hits[mask])), int(np.count_nonzero(mask))
+    return int(np.count_nonzero(hits)), hits.size
 
 
 class Sequential:
@@ -215,8 +215,8 @@ class Sequential:
                 raise ValueError(f"{name} must have a batch axis and per-sample axes, got shape {X.shape}")
             self._build(X.shape[1:])
         expected = self.input_shape
-        if X.ndim != len(expected) + 1 or any(
-                e is not None and e != got for e, got in zip(expected, X.shape[1:])):
+        if X.shape[1:] != expected and (X.ndim != len(expected) + 1 or any(
+                e is not None and e != got for e, got in zip(expected, X.shape[1:]))):
             shown = ("batch",) + tuple("any" if e is None else e for e in expected)
             raise ValueError(f"{name} must have shape {shown}, got {X.shape}")
         return X
@@ -395,8 +395,8 @@ class Sequential:
             if fused:
                 losses_, outputs = self._train_fused(fused, X, y, batch_size, order,
                                                      sample_weight)
-                sizes = np.minimum(batch_size, len(X) - batch_size * np.arange(len(losses_)))
-                loss = float(losses_ @ sizes) / len(X)
+                loss = sum(batch_loss * min(batch_size, len(X) - batch_size * k)    # as
+                           for k, batch_loss in enumerate(losses_.tolist())) / len(X)  # _run_batches
                 hits, total = _count_correct(outputs, y)
                 accuracy = hits / max(total, 1)
             else:
@@ -537,13 +537,12 @@ class Sequential:
 def _as_real_array(a, name, dtype):
     """a as an array of dtype, or a clear error for non-numbers, NaN and infinity."""
     arr = np.asarray(a)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) \
-            or np.iscomplexobj(arr):
+    if arr.dtype.kind not in "biuf":            # bool, signed, unsigned, floating
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     arr = arr.astype(dtype, copy=False)
     # A sum is finite only if every entry is (NaN and infinities carry
     # through it): one cheap pass, and the entry-wise check only when the
     # sum is not finite, which a sum of large finite entries can also be.
-    if not (math.isfinite(arr.sum()) or np.isfinite(arr).all()):
+    if not (math.isfinite(np.add.reduce(arr, axis=None)) or np.isfinite(arr).all()):
         raise ValueError(f"{name} contains NaN or infinity")
     return arr

@@ -163,7 +163,7 @@ def run(name, settings, seed=0, dtype="float64", config="custom", on_epoch=None)
             model.reset_states()
             losses.append(history.history["loss"][0])
             accuracies.append(history.history["accuracy"][0])
-        return float(np.mean(losses)), float(np.mean(accuracies))
+        return sum(losses) / len(losses), sum(accuracies) / len(accuracies)
 
     history, seconds = train(s.epochs, one_epoch, on_epoch)
     report, accuracy = evaluate(model, s, dtype, rng)
