@@ -100,8 +100,7 @@ def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step
     dh0, dc0 = np.empty_like(zeros), np.empty_like(zeros)
     # the head's gradient reaches every h, or only the last (hs then stands in, unread)
     dhs, dh_T = (d_top.reshape(B, T, H), zeros) if every_step else (hs, d_top)
-    _backward_loop(dhs, every_step, dh_T, zeros, gates, cs, c0, np.ascontiguousarray(U.T),
-                   keep, dZ, dh0, dc0)
+    _backward_loop(dhs, every_step, dh_T, zeros, gates, cs, c0, U, keep, dZ, dh0, dc0)
     _weight_grads_loop(dZ, X, h0, hs, W.T, X, dW, dU, db, False)       # no dX: X stands in
 
     finite = np.isfinite(loss) and all_finite(grads)
