@@ -67,7 +67,9 @@ class FusedBatches:
         if sample_weight is None:
             weights = np.ones((N, R), dtype=dtype)
         else:                                                # per sample, or per step
-            weights = np.ascontiguousarray(np.broadcast_to(sample_weight.reshape(N, -1), (N, R)))
+            weights = sample_weight.reshape(N, -1)
+            if weights.shape[1] != R:                        # per sample, each of its steps
+                weights = np.repeat(weights, R, axis=1)
         h0, c0 = lstm._initial_states(batch_size, dtype)
         slots = optimizer.slots_for([model._flat])
         alphas, epsilons = np.empty(batches), np.empty(batches)
@@ -76,7 +78,8 @@ class FusedBatches:
         outputs = np.empty((N, R, K), dtype=dtype)
         losses = np.empty(batches)
         applied, h, c = fused.lstm_dense_fit(
-            np.ascontiguousarray(X), np.ascontiguousarray(y).reshape(N, R, K), weights, order,
+            np.ascontiguousarray(X), np.ascontiguousarray(y).reshape(N, R, K),
+            np.ascontiguousarray(weights), order,
             batch_size, np.ascontiguousarray(h0), np.ascontiguousarray(c0), lstm.stateful,
             *self.params, self.every_step, self.softmax, model._flat, self.grads,
             *self.grad_views, slots["m"][0], slots["v"][0], alphas, epsilons,
