@@ -10,9 +10,8 @@ import numpy as np
 
 def _integers(values, name):
     arr = np.asarray(values)
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) \
-                and np.all(arr == np.round(arr)):
+    if arr.dtype.kind not in "iu":          # not signed or unsigned integers
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             return arr.astype(np.int64)
         raise ValueError(f"{name} must be whole numbers, got dtype {arr.dtype}")
     return arr
@@ -26,11 +25,13 @@ def one_hot(values, n_features, dtype="float64"):
     values = _integers(values, "values to one-hot encode")
     if not isinstance(n_features, (int, np.integer)) or n_features < 1:
         raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
-    outside = values[(values < 0) | (values >= n_features)]
-    if outside.size:
+    if values.size and (values.min() < 0 or values.max() >= n_features):
+        outside = values[(values < 0) | (values >= n_features)]
         raise ValueError(f"values must lie in [0, {n_features - 1}] for an alphabet of "
                          f"{n_features}, got {outside.ravel()[:5].tolist()}")
-    return np.eye(n_features, dtype=dtype)[values]
+    encoded = np.zeros((values.size, n_features), dtype=dtype)
+    encoded[np.arange(values.size), values.ravel()] = 1.0
+    return encoded.reshape(values.shape + (n_features,))
 
 
 def one_hot_decode(vectors):
@@ -75,7 +76,7 @@ def window_symbols(sequence, n_in, n_out, pad=False):
     if count < 1:
         raise ValueError(f"a sequence of {len(sequence)} has no window of {n_in}")
     padded = np.concatenate([sequence, np.full(n_in - 1, PAD, dtype=sequence.dtype)])
-    X = np.stack([padded[i:i + n_in] for i in range(count)])
+    X = padded[np.arange(count)[:, None] + np.arange(n_in)]        # X[i, j] = padded[i + j]
     return X, X[:, :n_out].copy()
 
 

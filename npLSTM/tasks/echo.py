@@ -112,15 +112,17 @@ def build_model(settings, seed, dtype):
 
 
 def encode(symbols, settings, dtype):
-    """Integers (with data.PAD past the end) as the model's features: one-hot
-    or scaled to [0, 1]; a padded symbol becomes MASK_VALUE features."""
+    """Integers as the model's features: one-hot or scaled to [0, 1]. With
+    masking, data.PAD (past the end) may come too and becomes MASK_VALUE
+    features; without, there is none to look for (framed pads only then)."""
     s = settings
-    real = np.maximum(symbols, 0)
+    real = np.maximum(symbols, 0) if s.masking else symbols
     if s.encoding == "one-hot":
         values = data.one_hot(real, s.alphabet, dtype)
     else:
         values = (real / (s.alphabet - 1)).astype(dtype)[..., None]
-    values[symbols == data.PAD] = MASK_VALUE
+    if s.masking:
+        values[symbols == data.PAD] = MASK_VALUE
     return values
 
 
@@ -143,7 +145,8 @@ def framed(settings, rng, dtype):
         X = X.reshape(len(X), 1, -1)
     counted = targets != data.PAD
     y = encode(targets, s, dtype)
-    y[~counted] = encode(np.zeros(1, int), s, dtype)    # any valid target: it weighs 0
+    if s.masking:
+        y[~counted] = encode(np.zeros(1, int), s, dtype)    # any valid target: it weighs 0
     return X, y, counted
 
 
