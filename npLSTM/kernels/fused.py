@@ -48,7 +48,7 @@ def dense_rows_backward(dz, x, W, dx, dW, db):
             db[k] += dz[r, k]
         for f in range(x.shape[1]):
             xf = x[r, f]
-            total = 0.0
+            total = W.dtype.type(0.0)          # in W's precision (float32: 8 per vector)
             for k in range(W.shape[1]):
                 dW[f, k] += xf * dz[r, k]
                 total += dz[r, k] * W[f, k]
