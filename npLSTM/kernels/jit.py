@@ -175,10 +175,11 @@ def _gates_row_backward(gates, c, c_prev, dh, dc, dz):
     """One row's step back: dz (4H) from dh and dc (H), the gradients
     reaching h and c; dc becomes the gradient towards c_prev.
 
-    Two loops, each touching few arrays: LLVM vectorises a loop only after
-    checking at run time that the arrays it writes do not overlap the
-    others, and gives up beyond 8 such checks (one loop here needed 9 and
-    ran 8x slower). The first leaves d = dL/dc_t in dc."""
+    Two loops, each touching few arrays: one loop over all of it ran 1.6-4.6x
+    slower (B, H from (7, 20) to (64, 512)). LLVM vectorises a loop only
+    after checking at run time that the arrays it writes do not overlap
+    the others, and gives up beyond 8 such checks: that loop needed 9,
+    these 7 and 5. The first leaves d = dL/dc_t in dc."""
     H = c.size
     one = gates.dtype.type(1.0)
     for j in range(H):
