@@ -298,14 +298,19 @@ class Sequential:
         return self.loss.compute(self.kernels, self.layers[-1].logits if fused else outputs, y,
                                  weights)
 
-    def _loss_and_backward(self, X, y, sample_weight=None):
-        """Forward, loss, backward: every layer holds its gradients afterwards."""
+    def _loss_and_backward(self, X, y, sample_weight=None, input_grads=True):
+        """Forward, loss, backward: every layer holds its gradients afterwards;
+        returns (loss, outputs, dL/dX). Without input_grads (training), a
+        first LSTM skips dL/dX, a GEMM as large as its dW, and None comes back."""
         outputs = self._forward(X)
         loss, d = self._loss(outputs, y, sample_weight)
         head, *rest = reversed(self.layers)
         d = head.backward(d) if self.loss.head_activation is None else head.backward_logits(d)
         for layer in rest:
-            d = layer.backward(d)
+            if not input_grads and layer is self.layers[0] and isinstance(layer, LSTM):
+                d = layer.backward(d, input_grad=False)
+            else:
+                d = layer.backward(d)
         return loss, outputs, d
 
     def _grads(self):
@@ -335,7 +340,7 @@ class Sequential:
         states = self._get_states()
         # Overflow is caught just below, with a clearer message than NumPy's.
         with np.errstate(over="ignore", invalid="ignore"):
-            loss, outputs, _ = self._loss_and_backward(X, y, sample_weight)
+            loss, outputs, _ = self._loss_and_backward(X, y, sample_weight, input_grads=False)
         grads = np.concatenate([g.ravel() for g in self._grads()])
         if not (np.isfinite(loss) and np.isfinite(grads).all()):
             self._set_states(states)

@@ -480,17 +480,18 @@ def _weight_grads_loop(dZ, X, h0, hs, WT, dX, dW, dU, db, with_dX=True):
                         dX[b, t, d] += dzj * WT[j, d]
 
 
-def lstm_weight_grads(dZ, X, h0, hs, W):
+def lstm_weight_grads(dZ, X, h0, hs, W, with_dX=True):
     """As reference.lstm_weight_grads: (dX, dW, dU, db)."""
     B, T, D = X.shape
     H = h0.shape[1]
     if B * T * (D + H + 1) * 4 * H > SMALL_GRAD_WORK:
-        return reference.lstm_weight_grads(dZ, X, h0, hs, W)
-    dX, dW = np.empty_like(X), np.empty_like(W)
+        return reference.lstm_weight_grads(dZ, X, h0, hs, W, with_dX)
+    X = np.ascontiguousarray(X)
+    dX, dW = np.empty_like(X) if with_dX else None, np.empty_like(W)
     dU = np.empty((h0.shape[1], W.shape[1]), dtype=W.dtype)
     db = np.empty(W.shape[1], dtype=W.dtype)
-    _weight_grads_loop(dZ, np.ascontiguousarray(X), h0, hs, np.ascontiguousarray(W.T),
-                       dX, dW, dU, db)
+    _weight_grads_loop(dZ, X, h0, hs, np.ascontiguousarray(W.T), X if dX is None else dX,
+                       dW, dU, db, with_dX)       # without dX, X stands in, unwritten
     return dX, dW, dU, db
 
 
@@ -524,7 +525,7 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     return hs, hs[:, -1].copy(), cs[:, -1].copy(), (X, h0, c0, gates, cs, hs, mask)
 
 
-def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
+def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
     """As reference.lstm_backward: (dX, dW, dU, db, dh0, dc0)."""
     X, h0, c0, gates, cs, hs, mask = cache
     B, T, _ = X.shape
@@ -549,4 +550,4 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
                 np.copyto(dh_prev, dh, where=~keep[:, t, None])
             dh, dh_prev = dh_prev, dh
         dh0, dc0 = dh, dc
-    return lstm_weight_grads(dZ, X, h0, hs, W) + (dh0, dc0)
+    return lstm_weight_grads(dZ, X, h0, hs, W, with_dX) + (dh0, dc0)

@@ -112,7 +112,7 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     return hs, h, c, cache
 
 
-def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
+def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
     """Backpropagation through time for lstm_forward.
 
     dhs (B, T, H) is the gradient on every hidden output, or None when only
@@ -132,7 +132,8 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
     gradients through unchanged too (dh_t, dc_{t+1 -> t}), and its dz_t is 0.
     Then dX, dW, dU, db come from all the dz_t at once (lstm_weight_grads).
 
-    Returns (dX, dW, dU, db, dh0, dc0), shaped as X, W, U, b, h0, c0.
+    Returns (dX, dW, dU, db, dh0, dc0), shaped as X, W, U, b, h0, c0 (dX
+    None without with_dX: see lstm_weight_grads).
     """
     X, h0, c0, gates, cs, hs, mask = cache
     dZ = np.empty_like(gates)
@@ -153,7 +154,7 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U):
         dZ[:, t] = np.where(keep, dz, 0.0)
         dc_next = np.where(keep, dc * f, dc_next)
         dh_next = np.where(keep, dZ[:, t] @ U.T, dh)
-    return lstm_weight_grads(dZ, X, h0, hs, W) + (dh_next, dc_next)
+    return lstm_weight_grads(dZ, X, h0, hs, W, with_dX) + (dh_next, dc_next)
 
 
 def input_projection(X, W, b):
@@ -170,20 +171,22 @@ def input_projection(X, W, b):
     return XW.reshape(B, T, W.shape[1])
 
 
-def lstm_weight_grads(dZ, X, h0, hs, W):
+def lstm_weight_grads(dZ, X, h0, hs, W, with_dX=True):
     """(dX, dW, dU, db) from dZ (B, T, 4H), the gradient on every step's z:
 
         dX_t = dz_t W^T    dW = sum x_t^T dz_t    dU = sum h_{t-1}^T dz_t    db = sum dz_t
 
     Once dZ is known they do not depend on the recurrence: one GEMM each,
-    over all rows and steps.
+    over all rows and steps. Without with_dX, dX is None: a model's first
+    layer needs no gradient for its inputs, and it is a GEMM as large as dW's.
     """
     B, T, D = X.shape
     H = h0.shape[1]
     h_prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)   # h_{t-1}, (B, T, H)
     dZ2 = dZ.reshape(B * T, 4 * H)
-    return ((dZ2 @ W.T).reshape(B, T, D), X.reshape(B * T, D).T @ dZ2,
-            h_prev.reshape(B * T, H).T @ dZ2, dZ2.sum(axis=0))
+    dX = (dZ2 @ W.T).reshape(B, T, D) if with_dX else None
+    return (dX, X.reshape(B * T, D).T @ dZ2, h_prev.reshape(B * T, H).T @ dZ2,
+            dZ2.sum(axis=0))
 
 
 # --------------------------------------------------------------------------

@@ -114,14 +114,17 @@ class LSTM(Layer):
         i, f, g, o = np.split(gates, 4, axis=2)
         return LSTMTrace(name, i, f, g, o, cs, hs, h0, c0)
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
+        """As every layer's; without input_grad (the model's first layer in
+        training), dL/dx is not computed and None is returned."""
         W, U, _ = self.params
         zeros = np.zeros((len(dy), self.units), dtype=dy.dtype)
         if self.return_sequences:
             dhs, dh_T = dy, zeros
         else:
             dhs, dh_T = None, dy     # the last output is the final h
-        dX, dW, dU, db, dh0, dc0 = self.kernels.lstm_backward(dhs, dh_T, zeros, self._cache, W, U)
+        dX, dW, dU, db, dh0, dc0 = self.kernels.lstm_backward(dhs, dh_T, zeros, self._cache, W, U,
+                                                              input_grad)
         self.grads = [dW, dU, db]
         self.state_grads = (dh0, dc0)
         return dX
