@@ -15,9 +15,11 @@ TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 units = st.integers(1, 9) | st.integers(jit.SMALL_UNITS - 2, jit.SMALL_UNITS + 2)
 
 
-def assert_equal_to(ours, theirs, rtol, what):
-    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * np.abs(theirs).max(),
-                               err_msg=what)
+def assert_equal_to(ours, theirs, rtol, what, scale=None):
+    """Equal to rtol, relative to each entry or to scale: the largest entry
+    unless given."""
+    scale = np.abs(theirs).max() if scale is None else scale
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
 @settings(max_examples=60, deadline=None)
@@ -76,19 +78,20 @@ def exp_neg(x, out):
         out[k] = jit._exp_neg(x[k])
 
 
-@pytest.mark.parametrize("dtype, lowest, ulps", [(np.float64, 708.0, 1.01), (np.float32, 87.0, 1.02)])
+@pytest.mark.parametrize("dtype, lowest, ulps", [(np.float64, 745.2, 1.01), (np.float32, 104.0, 1.06)])
 def test_the_vectorised_exp_is_exp(dtype, lowest, ulps):
-    """Within 1.01 ulp (float32: 1.02) of the exact exp down to -708 (float32:
-    -87), 0 below (where exp is subnormal or 0), NaN for NaN; computed in
-    the argument's precision."""
+    """Within 1.01 ulp of libm's exp (float32: 1.06 of the exact exp), down
+    through the subnormal numbers to -745.2 (float32: -104), 0 below (where
+    exp rounds to 0), NaN for NaN; computed in the argument's precision."""
     x = np.concatenate([-np.geomspace(1e-30, lowest, 20_001), [0.0, -0.0, -lowest]]).astype(dtype)
     out = np.empty_like(x)
     exp_neg(x, out)
     exact = np.exp(x.astype(np.float64))     # libm's; for float32, exact to its precision
     assert (np.abs(out - exact) <= ulps * np.spacing(exact.astype(dtype))).all()
-    special = np.array([-lowest - 0.5, -745.2, -1e30, -np.inf, np.nan], dtype=dtype)
-    exp_neg(special, out[:5])
-    np.testing.assert_array_equal(out[:5], [0.0, 0.0, 0.0, 0.0, np.nan])
+    assert (out[x < -720 if dtype == np.float64 else x < -90] > 0).any()   # subnormals
+    special = np.array([-lowest - 0.5, -1e30, -np.inf, np.nan], dtype=dtype)
+    exp_neg(special, out[:4])
+    np.testing.assert_array_equal(out[:4], [0.0, 0.0, 0.0, np.nan])
 
 
 def test_extreme_pre_activations_stay_finite():
@@ -138,7 +141,13 @@ def test_head_kernels_equal_reference(shape, dtype, scale, seed):
         ours, theirs = getattr(jit, name)(z, y, w), getattr(reference, name)(z, y, w)
         assert ours[1].dtype == dtype
         assert abs(ours[0] - theirs[0]) <= rtol * max(abs(theirs[0]), 1.0), name
-        assert_equal_to(ours[1], theirs[1], rtol, name)
+        # The gradient is a difference of terms of the row's weight: binary
+        # (w / K) (a - y), categorical w (a sum(y) - y). In float32 each term
+        # rounds by about 6e-8 of it, so a small difference is held to rtol
+        # of the terms, not of itself.
+        terms = (1.0 / np.prod(shape[:-1]) if w is None else np.abs(w).max()) / \
+            (shape[-1] if name.startswith("binary") else 1)
+        assert_equal_to(ours[1], theirs[1], rtol, name, scale=max(terms, np.abs(theirs[1]).max()))
     for kernel, y, name in ((jit._bce_with_logits, targets["binary_crossentropy_with_logits"],
                              "sigmoid"),
                             (jit._cce_with_logits,

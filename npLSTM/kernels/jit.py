@@ -77,13 +77,14 @@ TAYLOR = tuple(1.0 / math.factorial(n) for n in range(13, -1, -1))        # 1/13
 # Every constant takes the precision of the numbers it meets: a float64
 # literal would turn float32 math into float64 (Numba types by operand), 4
 # numbers to an AVX2 instruction instead of 8. Per precision: its type, the
-# lowest x whose exp is a normal number (about), ln 2 = HI + LO split so
-# that k HI is exact, and the exponent's bias and bit position.
+# x below which exp(x) rounds to 0, ln 2 = HI + LO split so that k HI is
+# exact, the exponent's bias and bit position, and a shift s that keeps
+# 2^(k + s) a normal number where exp(x) is subnormal.
 EXP_FORMATS = {
-    types.float64: (np.float64, -708.0, 6.93147180369123816490e-01, 1.90821492927058770002e-10,
-                    1023, 52, 64),
-    types.float32: (np.float32, -87.0, 6.93145751953125e-01, 1.42860682030941723212e-06,
-                    127, 23, 32),
+    types.float64: (np.float64, -745.2, 6.93147180369123816490e-01, 1.90821492927058770002e-10,
+                    1023, 52, 64, 64),
+    types.float32: (np.float32, -104.0, 6.93145751953125e-01, 1.42860682030941723212e-06,
+                    127, 23, 32, 32),
 }
 
 
@@ -91,7 +92,7 @@ EXP_FORMATS = {
 def _two_to(typingctx, k, like):
     """2^k as a float of like's type (float32 or float64), built from its
     exponent bits; k an int32 within the normal exponents."""
-    real, *_, bias, position, width = EXP_FORMATS[like]
+    real, *_, bias, position, width, _ = EXP_FORMATS[like]
 
     def codegen(context, builder, signature, args):
         bits = ir.IntType(width)
@@ -104,8 +105,9 @@ def _two_to(typingctx, k, like):
 
 def _exp_neg(x):
     """exp(x) for x <= 0, in arithmetic only (the compiled form below, for
-    float64 and float32): within 1.01 ulp of math.exp, 0 below -708 (float32:
-    -87). In Python: math.exp."""
+    float64 and float32): within 1.01 ulp of the exact exp, subnormal
+    results included, 0 below -745.2 (float32: -104), where exp rounds to 0.
+    In Python: math.exp."""
     return math.exp(x)
 
 
@@ -114,20 +116,22 @@ def _exp_neg_compiled(x):
     """exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2) / 2, where 14
     Taylor terms of exp(r) are exact to double precision; 2^k is built
     from its bits (from an int32: AVX2 converts floats to int32 in vector
-    registers, not to int64). NaN stays NaN."""
-    real, lowest, ln2_hi, ln2_lo, *_ = EXP_FORMATS[x]
-    lowest, ln2_hi, ln2_lo = real(lowest), real(ln2_hi), real(ln2_lo)
+    registers, not to int64), as 2^(k + s) 2^-s: the last product rounds
+    once into the subnormal numbers. NaN stays NaN."""
+    real, lowest, ln2_hi, ln2_lo, *_, shift = EXP_FORMATS[x]
+    lowest, ln2_hi, ln2_lo, shift = real(lowest), real(ln2_hi), real(ln2_lo), real(shift)
     log2_e, half, zero = real(1.4426950408889634), real(0.5), real(0.0)
+    shift_back = real(2.0) ** -shift
     taylor = tuple(real(c) for c in TAYLOR)
 
     def exp_neg(x):
-        y = max(x, lowest)          # below, exp is subnormal (< 3e-308; float32 < 2e-38) or 0
+        y = max(x, lowest)
         k = np.floor(y * log2_e + half)
         r = (y - k * ln2_hi) - k * ln2_lo
         p = zero
         for c in taylor:
             p = p * r + c
-        e = p * _two_to(np.int32(k), x)
+        e = p * _two_to(np.int32(k + shift), x) * shift_back
         return zero if x < lowest else e
     return exp_neg
 
