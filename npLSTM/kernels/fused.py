@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from .jit import (KERNEL, _backward_loop, _bce_with_logits, _cce_with_logits, _forward_loop,
-                  _weight_grads_loop, adam_update, all_finite)
+                  _copy, _weight_grads_loop, adam_update, all_finite)
 
 
 @njit(**KERNEL)
@@ -29,7 +29,7 @@ def dense_rows(x, W, b, z):
     """z = x W + b for rows x (N, F): an axpy of a row of W per feature,
     skipped where the feature is 0 (one-hot inputs)."""
     for r in range(x.shape[0]):
-        z[r] = b
+        _copy(b, z[r])
         for f in range(x.shape[1]):
             xf = x[r, f]
             if xf != 0.0:
@@ -81,8 +81,9 @@ def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step
     hs = np.empty_like(cs)
     keep = np.ones((B, T), dtype=np.bool_)
     _forward_loop(XW, h0, c0, U, keep, gates, cs, hs)
-    h_T[:] = hs[:, -1]
-    c_T[:] = cs[:, -1]
+    for r in range(B):
+        _copy(hs[r, -1], h_T[r])
+        _copy(cs[r, -1], c_T[r])
 
     top = hs.reshape(B * T, H) if every_step else h_T      # what the head sees
     z = np.empty(outputs.shape, dtype=X.dtype)
@@ -127,12 +128,24 @@ def lstm_dense_fit(X, y, sample_weights, order, batch_size, h0, c0, stateful, W,
     at a batch whose loss or gradients are not finite, without applying it
     (its loss is kept). Returns (batches applied, h, c: the state after them).
     """
+    _, T, D = X.shape
     H = h0.shape[1]
     R, K = y.shape[1], y.shape[2]
     h, c = h0, c0
     for k in range(len(losses)):
         rows = order[k * batch_size:(k + 1) * batch_size]
         n = len(rows)
+        # The batch's rows gathered by loops (_copy): NumPy-style indexing
+        # by rows compiles its error messages, seconds at a first run.
+        batch_X = np.empty((n, T, D), dtype=X.dtype)
+        batch_y = np.empty((n * R, K), dtype=X.dtype)
+        row_weights = np.empty(n * R, dtype=X.dtype)
+        for i in range(n):
+            for t in range(T):
+                _copy(X[rows[i], t], batch_X[i, t])
+            for r in range(R):
+                _copy(y[rows[i], r], batch_y[i * R + r])
+                row_weights[i * R + r] = sample_weights[rows[i], r] / (n * R)
         if stateful:
             start_h, start_c = h, c
         else:
@@ -140,11 +153,13 @@ def lstm_dense_fit(X, y, sample_weights, order, batch_size, h0, c0, stateful, W,
         h_T, c_T = np.empty((n, H), dtype=X.dtype), np.empty((n, H), dtype=X.dtype)
         batch_outputs = np.empty((n * R, K), dtype=X.dtype)
         losses[k], applied = lstm_dense_train_step(
-            X[rows], y[rows].reshape(n * R, K), sample_weights[rows].reshape(n * R) / (n * R),
-            start_h, start_c, W, U, b, Wd, bd, every_step, softmax, params, grads, dW, dU, db,
-            dWd, dbd, m, v, alphas[k], beta_1, beta_2, epsilons[k], batch_outputs, h_T, c_T)
+            batch_X, batch_y, row_weights, start_h, start_c, W, U, b, Wd, bd, every_step,
+            softmax, params, grads, dW, dU, db, dWd, dbd, m, v, alphas[k], beta_1, beta_2,
+            epsilons[k], batch_outputs, h_T, c_T)
         if not applied:
             return k, h, c
-        outputs[rows] = batch_outputs.reshape(n, R, K)
+        for i in range(n):
+            for r in range(R):
+                _copy(batch_outputs[i * R + r], outputs[rows[i], r])
         h, c = h_T, c_T
     return len(losses), h, c

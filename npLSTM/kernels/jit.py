@@ -158,6 +158,16 @@ def _tanh(x):
 
 
 @njit(inline="always")
+def _copy(source, target):
+    """target[:] = source for 1-D arrays of one size, written as a loop:
+    Numba's array assignment compiles its shape-mismatch error messages
+    with it, 3.5 s of string code at a first run, for a check these
+    callers never need."""
+    for k in range(target.size):
+        target[k] = source[k]
+
+
+@njit(inline="always")
 def _gates_row(z, c_prev, gates, c, h):
     """One row's step forward: gates (4H) from z, then c and h (H). One loop
     per function over a contiguous run: a loop computing a unit's four
@@ -213,16 +223,17 @@ def _forward_rows(XW, h0, c0, U, keep, gates, cs, hs):
         # 64, 256, float32; LLVM's vectorised loop does not say why).
         h_prev, c_prev = h0[b], c0[b].copy()
         for t in range(T):
-            z[:] = XW[b, t]
+            _copy(XW[b, t], z)
             for k in range(H):              # z += h_prev U: an axpy per row of U
                 hk = h_prev[k]
                 for j in range(H4):
                     z[j] += hk * U[k, j]
             _gates_row(z, c_prev, gates[b, t], cs[b, t], hs[b, t])
             if not keep[b, t]:
-                cs[b, t], hs[b, t] = c_prev, h_prev
+                _copy(c_prev, cs[b, t])
+                _copy(h_prev, hs[b, t])
             h_prev = hs[b, t]
-            c_prev[:] = cs[b, t]
+            _copy(cs[b, t], c_prev)
 
 
 def _backward_rows(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, keep, dZ, dh0, dc0):
@@ -247,8 +258,8 @@ def _backward_rows(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, keep, dZ, dh0, dc
                 for j in range(H4):
                     total += dz[j] * U[k, j]
                 dh[k] = total
-        dh0[b] = dh
-        dc0[b] = dc
+        _copy(dh, dh0[b])
+        _copy(dc, dc0[b])
 
 
 # The backward loop's dot products may be summed in any order ("reassoc"),
@@ -288,11 +299,12 @@ def _gates_step(t, z, XW, h0, c0, keep, gates, cs, hs):
     is False carries the previous state through."""
     c_prev = np.empty(cs.shape[2], dtype=cs.dtype)     # see _forward_rows
     for b in range(z.shape[0]):
-        c_prev[:] = cs[b, t - 1] if t > 0 else c0[b]
+        _copy(cs[b, t - 1] if t > 0 else c0[b], c_prev)
         z[b] += XW[b, t]
         _gates_row(z[b], c_prev, gates[b, t], cs[b, t], hs[b, t])
         if not keep[b, t]:
-            cs[b, t], hs[b, t] = c_prev, hs[b, t - 1] if t > 0 else h0[b]
+            _copy(c_prev, cs[b, t])
+            _copy(hs[b, t - 1] if t > 0 else h0[b], hs[b, t])
 
 
 @njit(**KERNEL)
@@ -325,7 +337,9 @@ def _sigmoid_into(z, a):
 @njit(inline="always")
 def _softmax_row(z, a):
     """a = softmax(z) of one row; returns log(sum(exp(z))), from exp(z - max z)."""
-    m = z.max()
+    m = z[0]
+    for k in range(1, z.size):      # a loop compiles in a fraction of z.max()'s 0.8 s
+        m = max(m, z[k])
     total = z.dtype.type(0.0)
     for k in range(z.size):
         a[k] = _exp_neg(z[k] - m)
