@@ -13,8 +13,10 @@ another library's thread pool winding down), so that a load that comes and
 goes hits them all alike; each figure is the median over rounds. GFLOP/s
 counts 3 * 2 * T * B * 4H * (D + H) per forward+backward (forward, and two
 products backward) and is set against the best NumPy
-matmul rate of this machine, measured in the same run. The machine should be
-otherwise idle: the load average is printed first.
+matmul rate of this machine, measured in the same run. That count includes
+dL/dX (B*T*4H*D of it), which neither contender computes: PyTorch's X does
+not require grad, and npLSTM's first layer skips it in training. The
+machine should be otherwise idle: the load average is printed first.
 """
 import argparse
 import os
@@ -72,7 +74,8 @@ def npLSTM_step(size, dtype, backend, train):
         return lambda: model.train_on_batch(X, y)
     lstm = model.layers[0]
     dy = y.copy()
-    return lambda: (lstm.forward(X), lstm.backward(dy))
+    # the parameter gradients, not dL/dX: PyTorch's X does not require grad either
+    return lambda: (lstm.forward(X), lstm.backward(dy, input_grad=False))
 
 
 def torch_step(size, dtype, train):
