@@ -400,8 +400,9 @@ class Sequential:
             if fused:
                 losses_, outputs = self._train_fused(fused, X, y, batch_size, order,
                                                      sample_weight)
-                loss = sum(batch_loss * min(batch_size, len(X) - batch_size * k)    # as
-                           for k, batch_loss in enumerate(losses_.tolist())) / len(X)  # _run_batches
+                # batches weighted by size, summed in order as _run_batches does
+                loss = sum(batch_loss * min(batch_size, len(X) - batch_size * k)
+                           for k, batch_loss in enumerate(losses_.tolist())) / len(X)
                 hits, total = _count_correct(outputs, y)
                 accuracy = hits / max(total, 1)
             else:
