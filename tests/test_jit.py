@@ -38,24 +38,40 @@ def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed, loop_
     dh_T, dc_T = draw(B, H), draw(B, H)
     mask = rng.uniform(size=(B, T)) >= masked if masked else None
     rtol = TOLERANCE[dtype]
-    results = {}
+    results, seen = {}, {}
+    weight_grads = reference.lstm_weight_grads
+
+    def keeping_dZ(dZ, *args):                  # the reference's dZ, for the scales below
+        seen["dZ"] = dZ
+        return weight_grads(dZ, *args)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(jit, "loop_threads", loop_threads)
+        patch.setattr(reference, "lstm_weight_grads", keeping_dZ)
         for name, kernels in (("reference", reference), ("jit", jit)):
             hs, h, c, cache = kernels.lstm_forward(X, h0, c0, W, U, b, mask=mask)
             grads = kernels.lstm_backward(dhs, dh_T, dc_T, cache, W, U)
             results[name] = (hs, h, c) + tuple(grads)
+    # dX, dW, dU, db and dh0 are sums of products with dZ: two summation
+    # orders differ by a rounding of the terms' size, which cancellation can
+    # leave much larger than the sum (float32: 2.8e-4 of it, seen). They are
+    # held to rtol of the largest sum of the terms' magnitudes.
+    dZ = np.abs(seen["dZ"])
+    terms = weight_grads(dZ, np.abs(X), np.abs(h0), np.abs(results["reference"][0]), np.abs(W))
+    terms += (dZ[:, 0] @ np.abs(U).T,)
     names = ("hs", "h_T", "c_T", "dX", "dW", "dU", "db", "dh0", "dc0")
+    scales = dict(zip(names[3:8], (t.max() for t in terms)))
     for what, ours, theirs in zip(names, results["jit"], results["reference"]):
         assert ours.dtype == dtype and ours.shape == theirs.shape, what
-        assert_equal_to(ours, theirs, rtol, what)
+        assert_equal_to(ours, theirs, rtol, what,
+                        scale=max(np.abs(theirs).max(), scales.get(what, 0.0)))
 
 
 def test_the_tasks_sizes_take_the_measured_paths():
     assert jit.compiled_loop(1, 20) and jit.compiled_loop(7, 20)      # memory, echo
     assert not jit.compiled_loop(21, 150)                             # echo-partial
     assert jit.compiled_loop(16, 32) and jit.compiled_loop(4, 16)     # adding, longlag-2a
-    assert not jit.compiled_loop(1, 128) and not jit.compiled_loop(16, 64)
+    assert jit.compiled_loop(1, 128) and not jit.compiled_loop(1, 129)
+    assert not jit.compiled_loop(16, 64)
 
 
 def test_inputs_are_left_unchanged():

@@ -29,13 +29,13 @@ from .reference import (  # noqa: F401  (BLAS-bound: NumPy is as fast)
     ACTIVATIONS, activation_backward, dense_backward, dense_forward, mean_squared_error)
 
 # Where the compiled loop beats BLAS per step, measured with `python
-# benchmarks/kernels.py --crossover` (float64, T = 5, 100, 1000, D = 32; load
-# below 1.4): up to 64 units while batch x units stays within 512. At
-# (B, T, H) = (16, 1000, 32) 74 ms against 89, at (4, 100, 64) 4.9 against
-# 6.1; BLAS wins at (16, 100, 64), 15 against 17, and with 128 units from
-# batch 1 at T = 5. (Measured before the gate math vectorised, which sped
-# up both shapes' gates.)
-SMALL_UNITS = 64      # most units for the compiled loop
+# benchmarks/kernels.py --crossover --quick` (float64, T = 5, 100, 1000,
+# D = 32; load 1.4): up to 128 units while batch x units stays within 512.
+# At (B, T, H) = (4, 1000, 128) 131 ms against 159, at (1, 100, 128) 3.7
+# against 4.4, at (16, 1000, 32) 64 against 77; BLAS wins at (16, 100, 64),
+# 14.5 against 16.8. The rule misplaces two sizes measured: (16, 5, 32),
+# where BLAS wins by 12%, and (64, T, 16), where the loop wins by 4-22%.
+SMALL_UNITS = 128     # most units for the compiled loop
 SMALL_WORK = 512      # most batch x units for it
 # The weight gradients are one pass over every row and step, with no
 # recurrence: loops beat BLAS's call overhead only while the work is tiny.
