@@ -299,19 +299,22 @@ class Sequential:
                                  weights)
 
     def _loss_and_backward(self, X, y, sample_weight=None, input_grads=True):
-        """Forward, loss, backward: every layer holds its gradients afterwards;
-        returns (loss, outputs, dL/dX). Without input_grads (training), a
-        first LSTM skips dL/dX, a GEMM as large as its dW, and None comes back."""
+        """Forward, loss, backward: every layer with weights holds its
+        gradients afterwards; returns (loss, outputs, dL/dX). Without
+        input_grads (training) only the weights' gradients are computed: the
+        layers below the first with weights are not run back, that one skips
+        its input's gradient (layers.base), and dL/dX is None."""
         outputs = self._forward(X)
         loss, d = self._loss(outputs, y, sample_weight)
-        head, *rest = reversed(self.layers)
-        d = head.backward(d) if self.loss.head_activation is None else head.backward_logits(d)
-        for layer in rest:
-            if not input_grads and layer is self.layers[0] and isinstance(layer, LSTM):
-                d = layer.backward(d, input_grad=False)
-            else:
-                d = layer.backward(d)
-        return loss, outputs, d
+        head = len(self.layers) - 1
+        first = 0 if input_grads else next(
+            (k for k, layer in enumerate(self.layers) if layer.params), head + 1)
+        for k in range(head, first - 1, -1):
+            layer = self.layers[k]
+            fused = k == head and self.loss.head_activation is not None
+            backward = layer.backward_logits if fused else layer.backward
+            d = backward(d) if input_grads or k > first else backward(d, input_grad=False)
+        return loss, outputs, d if input_grads else None
 
     def _grads(self):
         return [g for layer in self.layers for g in layer.grads]

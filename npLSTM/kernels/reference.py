@@ -199,11 +199,12 @@ def dense_forward(X, W, b):
     return X @ W + b
 
 
-def dense_backward(dZ, X, W):
-    """dX = dz W^T,  dW = sum x^T dz,  db = sum dz  (sums over all leading axes)."""
+def dense_backward(dZ, X, W, with_dX=True):
+    """dX = dz W^T,  dW = sum x^T dz,  db = sum dz  (sums over all leading axes);
+    dX is None without with_dX (as in lstm_weight_grads)."""
     F, K = W.shape
     dZ2 = dZ.reshape(-1, K)
-    return dZ @ W.T, X.reshape(-1, F).T @ dZ2, dZ2.sum(axis=0)
+    return dZ @ W.T if with_dX else None, X.reshape(-1, F).T @ dZ2, dZ2.sum(axis=0)
 
 
 # --------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 A layer is built once, when its input shape is known, then called as
 forward(x, mask) -> y during a pass and backward(dy) -> dx right after it,
 in reverse layer order. forward keeps what backward needs; backward stores
-the parameter gradients in `grads`, in the same order as `params`. The mask
+the parameter gradients in `grads`, in the same order as `params`. In
+training the model's first layer with weights is called backward(dy,
+input_grad=False): only its weights' gradients are needed, it may skip dx
+and returns None (layers below it are not run back). The mask
 (B, T) of bool, or None, says which timesteps count (npLSTM.layers.Masking);
 output_mask(mask) is the mask of the layer's output.
 """

@@ -51,12 +51,13 @@ class Dense(Layer):
         self._a = self.kernels.activation_forward(self.activation, self.logits)
         return self._a
 
-    def backward(self, da):
-        return self.backward_logits(self.kernels.activation_backward(self.activation, self._a, da))
+    def backward(self, da, input_grad=True):
+        return self.backward_logits(self.kernels.activation_backward(self.activation, self._a, da),
+                                    input_grad)
 
-    def backward_logits(self, dz):
+    def backward_logits(self, dz, input_grad=True):
         """Backward from the gradient on the logits z (a loss fused with the activation)."""
-        dX, dW, db = self.kernels.dense_backward(dz, self._x, self.params[0])
+        dX, dW, db = self.kernels.dense_backward(dz, self._x, self.params[0], input_grad)
         self.grads = [dW, db]
         return dX
 

@@ -115,8 +115,8 @@ class LSTM(Layer):
         return LSTMTrace(name, i, f, g, o, cs, hs, h0, c0)
 
     def backward(self, dy, input_grad=True):
-        """As every layer's; without input_grad (the model's first layer in
-        training), dL/dx is not computed and None is returned."""
+        """As every layer's (layers.base): without input_grad, dL/dx is not
+        computed (a GEMM as large as dW's) and None is returned."""
         W, U, _ = self.params
         zeros = np.zeros((len(dy), self.units), dtype=dy.dtype)
         if self.return_sequences:

@@ -55,15 +55,16 @@ class TimeDistributed(Layer):
     def logits(self):
         return self._unfold(self.layer.logits)
 
-    def backward(self, dy):
-        dx = self._unfold(self.layer.backward(self._fold(dy)))
-        self.grads = self.layer.grads
-        return dx
+    def backward(self, dy, input_grad=True):
+        return self._inner_backward(self.layer.backward, dy, input_grad)
 
-    def backward_logits(self, dz):
-        dx = self._unfold(self.layer.backward_logits(self._fold(dz)))
+    def backward_logits(self, dz, input_grad=True):
+        return self._inner_backward(self.layer.backward_logits, dz, input_grad)
+
+    def _inner_backward(self, backward, d, input_grad):
+        dx = backward(self._fold(d), input_grad)
         self.grads = self.layer.grads
-        return dx
+        return None if dx is None else self._unfold(dx)
 
 
 class RepeatVector(Layer):
