@@ -78,13 +78,16 @@ TAYLOR = tuple(1.0 / math.factorial(n) for n in range(13, -1, -1))        # 1/13
 # literal would turn float32 math into float64 (Numba types by operand), 4
 # numbers to an AVX2 instruction instead of 8. Per precision: its type, the
 # x below which exp(x) rounds to 0, ln 2 = HI + LO split so that k HI is
-# exact, the exponent's bias and bit position, and a shift s that keeps
-# 2^(k + s) a normal number where exp(x) is subnormal.
+# exact, the exponent's bias and bit position, a shift s that keeps
+# 2^(k + s) a normal number where exp(x) is subnormal, and how many Taylor
+# terms make exp(r) exact to the precision for |r| <= ln(2) / 2: the first
+# left out, r^n / n!, is 4e-18 for n = 14 and 5e-9 for n = 8, below half a
+# unit in the last place of 1 (1.1e-16, 6e-8).
 EXP_FORMATS = {
     types.float64: (np.float64, -745.2, 6.93147180369123816490e-01, 1.90821492927058770002e-10,
-                    1023, 52, 64, 64),
+                    1023, 52, 64, 64, 14),
     types.float32: (np.float32, -104.0, 6.93145751953125e-01, 1.42860682030941723212e-06,
-                    127, 23, 32, 32),
+                    127, 23, 32, 32, 8),
 }
 
 
@@ -92,7 +95,7 @@ EXP_FORMATS = {
 def _two_to(typingctx, k, like):
     """2^k as a float of like's type (float32 or float64), built from its
     exponent bits; k an int32 within the normal exponents."""
-    *_, bias, position, width, _ = EXP_FORMATS[like]
+    *_, bias, position, width, _, _ = EXP_FORMATS[like]
 
     def codegen(context, builder, signature, args):
         bits = ir.IntType(width)
@@ -114,15 +117,15 @@ def _exp_neg(x):
 @overload(_exp_neg)
 def _exp_neg_compiled(x):
     """exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2) / 2, where 14
-    Taylor terms of exp(r) are exact to double precision; 2^k is built
+    Taylor terms of exp(r) are exact to double precision, 8 to single; 2^k is built
     from its bits (from an int32: AVX2 converts floats to int32 in vector
     registers, not to int64), as 2^(k + s) 2^-s: the last product rounds
     once into the subnormal numbers. NaN stays NaN."""
-    real, lowest, ln2_hi, ln2_lo, *_, shift = EXP_FORMATS[x]
+    real, lowest, ln2_hi, ln2_lo, *_, shift, terms = EXP_FORMATS[x]
     lowest, ln2_hi, ln2_lo, shift = real(lowest), real(ln2_hi), real(ln2_lo), real(shift)
     log2_e, half, zero = real(1.4426950408889634), real(0.5), real(0.0)
     shift_back = real(2.0) ** -shift
-    taylor = tuple(real(c) for c in TAYLOR)
+    taylor = tuple(real(c) for c in TAYLOR[-terms:])
 
     def exp_neg(x):
         y = max(x, lowest)
@@ -168,20 +171,31 @@ def _copy(source, target):
 
 
 @njit(inline="always")
+def _blocks(a):
+    """a (4H) as its four gates' blocks i, f, g, o: slices, so that the loops
+    over them index from 0. An index like 2H + j could be negative as far as
+    LLVM knows, and Numba's reading of negative indices from the end then
+    loads and stores one number at a time (float32 gate math 2.5x slower)."""
+    H = a.size // 4
+    return a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+
+
+@njit(inline="always")
 def _gates_row(z, c_prev, gates, c, h):
     """One row's step forward: gates (4H) from z, then c and h (H). One loop
     per function over a contiguous run: a loop computing a unit's four
     gates together does not vectorise (3.5x slower)."""
-    H = c.size
-    for j in range(2 * H):                      # i, f
+    i, f, g, o = _blocks(gates)
+    _, _, z_g, z_o = _blocks(z)
+    for j in range(2 * c.size):                 # i, f: one run
         gates[j] = _sig(z[j])
-    for j in range(2 * H, 3 * H):               # g
-        gates[j] = _tanh(z[j])
-    for j in range(3 * H, 4 * H):               # o
-        gates[j] = _sig(z[j])
-    for j in range(H):
-        c[j] = gates[H + j] * c_prev[j] + gates[j] * gates[2 * H + j]
-        h[j] = gates[3 * H + j] * _tanh(c[j])
+    for j in range(c.size):
+        g[j] = _tanh(z_g[j])
+    for j in range(c.size):
+        o[j] = _sig(z_o[j])
+    for j in range(c.size):
+        c[j] = f[j] * c_prev[j] + i[j] * g[j]
+        h[j] = o[j] * _tanh(c[j])
 
 
 @njit(inline="always")
@@ -194,18 +208,19 @@ def _gates_row_backward(gates, c, c_prev, dh, dc, dz):
     after checking at run time that the arrays it writes do not overlap
     the others, and gives up beyond 8 such checks: that loop needed 9,
     these 7 and 5. The first leaves d = dL/dc_t in dc."""
-    H = c.size
     one = gates.dtype.type(1.0)
-    for j in range(H):
-        o, tc = gates[3 * H + j], _tanh(c[j])
-        dz[3 * H + j] = dh[j] * tc * o * (one - o)
-        dc[j] += dh[j] * o * (one - tc * tc)
-    for j in range(H):
-        i, f, g, d = gates[j], gates[H + j], gates[2 * H + j], dc[j]
-        dz[j] = d * g * i * (one - i)
-        dz[H + j] = d * c_prev[j] * f * (one - f)
-        dz[2 * H + j] = d * i * (one - g * g)
-        dc[j] = d * f
+    i, f, g, o = _blocks(gates)
+    dz_i, dz_f, dz_g, dz_o = _blocks(dz)
+    for j in range(c.size):
+        tc = _tanh(c[j])
+        dz_o[j] = dh[j] * tc * o[j] * (one - o[j])
+        dc[j] += dh[j] * o[j] * (one - tc * tc)
+    for j in range(c.size):
+        d = dc[j]
+        dz_i[j] = d * g[j] * i[j] * (one - i[j])
+        dz_f[j] = d * c_prev[j] * f[j] * (one - f[j])
+        dz_g[j] = d * i[j] * (one - g[j] * g[j])
+        dc[j] = d * f[j]
 
 
 # Small: the whole loop compiled ------------------------------------------------------------
