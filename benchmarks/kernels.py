@@ -3,6 +3,7 @@ against PyTorch's nn.LSTM, measured in the same run.
 
     python benchmarks/kernels.py                 # the table (PyTorch if installed)
     python benchmarks/kernels.py --quick         # fewer repeats
+    python benchmarks/kernels.py --size 64,100,256,512 --dtype float32 --rounds 9
     python benchmarks/kernels.py --crossover     # where the compiled loop stops winning
     python benchmarks/kernels.py --startup       # compile time, then a cached process
     python benchmarks/kernels.py --fused         # where the compiled training step stops winning
@@ -112,13 +113,13 @@ def table(args):
     torch_ok = have_torch()
     if not torch_ok:
         print("PyTorch is not installed: pip install 'npLSTM[parity]' to compare with it")
-    rounds = 5 if args.quick else 15
-    for dtype in ("float32", "float64"):
+    rounds = args.rounds or (5 if args.quick else 15)
+    for dtype in args.dtype:
         peak = best_matmul_gflops(dtype)
         print(f"\n{dtype}: best NumPy matmul on this machine {peak:.0f} GFLOP/s")
         print(f"{'B,T,D,H':>18} {'step':>6} {'numba ms':>9} {'numpy ms':>9} {'torch ms':>9} "
               f"{'torch/numba':>11} {'numba GF/s':>10} {'% of GEMM':>9}")
-        for size in SIZES:
+        for size in args.size:
             B, T, D, H = size
             flops = 3 * 2 * T * B * 4 * H * (D + H)
             for train in (False, True):
@@ -217,6 +218,17 @@ def startup(args):
             print(f"{label:>26}: import {out[0]} s, first training step {out[1]} s")
 
 
+def size_arg(text):
+    """'B,T,D,H' as a tuple of four positive integers."""
+    try:
+        size = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        size = ()
+    if len(size) != 4 or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"expected four positive integers B,T,D,H, got {text!r}")
+    return size
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, skip slow NumPy runs")
@@ -224,7 +236,13 @@ def main():
     parser.add_argument("--startup", action="store_true", help="compile and cached start times")
     parser.add_argument("--fused", action="store_true",
                         help="where compiling the whole training step stops winning")
+    parser.add_argument("--size", type=size_arg, action="append", metavar="B,T,D,H",
+                        help="a size to time (repeatable; default: the five of the table)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), action="append",
+                        help="a precision to time (repeatable; default: both)")
+    parser.add_argument("--rounds", type=int, help="rounds of the table (default 15, --quick 5)")
     args = parser.parse_args()
+    args.size, args.dtype = args.size or SIZES, args.dtype or ["float32", "float64"]
     (crossover if args.crossover else startup if args.startup else fused if args.fused
      else table)(args)
 
