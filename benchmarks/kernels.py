@@ -141,8 +141,7 @@ def table(args):
 def crossover(args):
     """Time jit's two loop shapes against each other across sizes."""
     print(f"load average before: {os.getloadavg()[0]:.2f}")
-    print(f"{'B':>4} {'T':>5} {'H':>4} {'compiled loop ms':>17} {'BLAS per step ms':>17}  faster")
-    rounds = 5 if args.quick else 11
+    rounds = args.rounds or (5 if args.quick else 11)
     chosen = jit.compiled_loop
 
     def forced(fn, compiled):
@@ -151,15 +150,20 @@ def crossover(args):
             fn()
         return call
     try:
-        for size in [(B, T, 32, H) for T in (5, 100, 1000) for B in (1, 4, 16, 64)
-                     for H in (16, 32, 64, 128) if B * T * H <= 64 * 100 * 128]:
-            B, T, _, H = size
-            t = median_times({
-                "compiled loop": forced(npLSTM_step(size, "float64", "numba", False), True),
-                "BLAS per step": forced(npLSTM_step(size, "float64", "numba", False), False),
-            }, rounds)
-            print(f"{B:>4} {T:>5} {H:>4} {1e3 * t['compiled loop']:17.3f} "
-                  f"{1e3 * t['BLAS per step']:17.3f}  {min(t, key=t.get)}", flush=True)
+        for dtype in args.dtype:
+            print(f"\n{dtype}\n{'B':>4} {'T':>5} {'H':>4} {'compiled loop ms':>17} "
+                  f"{'BLAS per step ms':>17}  faster  {'rule says':>13}")
+            for size in [(B, T, 32, H) for T in (5, 100, 1000) for B in (1, 4, 16, 64)
+                         for H in (16, 32, 64, 128) if B * T * H <= 64 * 100 * 128]:
+                B, T, _, H = size
+                t = median_times({
+                    "compiled loop": forced(npLSTM_step(size, dtype, "numba", False), True),
+                    "BLAS per step": forced(npLSTM_step(size, dtype, "numba", False), False),
+                }, rounds)
+                rule = "compiled loop" if chosen(B, H) else "BLAS per step"
+                print(f"{B:>4} {T:>5} {H:>4} {1e3 * t['compiled loop']:17.3f} "
+                      f"{1e3 * t['BLAS per step']:17.3f}  {min(t, key=t.get)}  {rule:>13}",
+                      flush=True)
     finally:
         jit.compiled_loop = chosen
 

@@ -29,12 +29,12 @@ from .reference import (  # noqa: F401  (BLAS-bound: NumPy is as fast)
     ACTIVATIONS, activation_backward, dense_backward, dense_forward, mean_squared_error)
 
 # Where the compiled loop beats BLAS per step, measured with `python
-# benchmarks/kernels.py --crossover --quick` (float64, T = 5, 100, 1000,
-# D = 32; load 1.4): up to 128 units while batch x units stays within 512.
-# At (B, T, H) = (4, 1000, 128) 131 ms against 159, at (1, 100, 128) 3.7
-# against 4.4, at (16, 1000, 32) 64 against 77; BLAS wins at (16, 100, 64),
-# 14.5 against 16.8. The rule misplaces two sizes measured: (16, 5, 32),
-# where BLAS wins by 12%, and (64, T, 16), where the loop wins by 4-22%.
+# benchmarks/kernels.py --crossover` (T = 5, 100, 1000, D = 32, both
+# precisions): up to 128 units while batch x units stays within 512. In
+# float64 at (B, T, H) = (4, 1000, 128) 105 ms against 139, at (16, 1000, 32)
+# 66 against 74; BLAS wins at (16, 100, 64), 14.1 against 15.9. The rule
+# misplaces (64, T, 16), where the loop wins by 8-40% in both precisions,
+# and in float32 (64, 100, 32), where it wins by 11% (BLAS by 10% at T = 5).
 SMALL_UNITS = 128     # most units for the compiled loop
 SMALL_WORK = 512      # most batch x units for it
 # The weight gradients are one pass over every row and step, with no
