@@ -146,12 +146,14 @@ def test_adam_update_equals_reference(dtype):
        dtype=st.sampled_from([np.float64, np.float32]), scale=st.sampled_from([1.0, 30.0, 1000.0]),
        seed=st.integers(0, 2**16))
 def test_head_kernels_equal_reference(shape, dtype, scale, seed):
-    """Activations and fused losses, at ordinary and saturating logits."""
+    """Activations, fused losses and the squared error, at ordinary and
+    saturating logits."""
     rng = np.random.default_rng(seed)
     z = (scale * rng.normal(size=shape)).astype(dtype)
     targets = {"binary_crossentropy_with_logits": rng.uniform(size=shape).astype(dtype),
                "categorical_crossentropy_with_logits":
-                   rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]).astype(dtype)}
+                   rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]).astype(dtype),
+               "mean_squared_error": (scale * rng.normal(size=shape)).astype(dtype)}
     weights = [None, rng.uniform(size=shape[:-1]).astype(dtype)]
     rtol = TOLERANCE[dtype]
     for (name, y), w in ((t, w) for t in targets.items() for w in weights):
@@ -161,7 +163,8 @@ def test_head_kernels_equal_reference(shape, dtype, scale, seed):
         # The gradient is a difference of terms of the row's weight: binary
         # (w / K) (a - y), categorical w (a sum(y) - y). In float32 each term
         # rounds by about 6e-8 of it, so a small difference is held to rtol
-        # of the terms, not of itself.
+        # of the terms, not of itself. (The squared error's 2 (w / K) (a - y)
+        # is one product of the rounded difference, as large as itself.)
         terms = (1.0 / np.prod(shape[:-1]) if w is None else np.abs(w).max()) / \
             (shape[-1] if name.startswith("binary") else 1)
         assert_equal_to(ours[1], theirs[1], rtol, name, scale=max(terms, np.abs(theirs[1]).max()))

@@ -15,6 +15,8 @@ Conventions (shared with Keras, so weights map one to one)
     U  recurrent kernel  (H, 4H)
     b  bias              (4H,)
 """
+import math
+
 import numpy as np
 
 # --------------------------------------------------------------------------
@@ -223,7 +225,7 @@ def dense_backward(dZ, X, W, with_dX=True):
 def mean_weights(z):
     """Row weights of the plain mean: 1/R for each of the R rows of z."""
     rows = z.shape[:-1]
-    return np.full(rows, 1.0 / max(int(np.prod(rows)), 1), dtype=z.dtype)
+    return np.full(rows, 1.0 / max(math.prod(rows), 1), dtype=z.dtype)
 
 
 def binary_crossentropy_with_logits(z, y, weights=None):
