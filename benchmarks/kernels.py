@@ -153,7 +153,7 @@ def crossover(args):
         for dtype in args.dtype:
             print(f"\n{dtype}\n{'B':>4} {'T':>5} {'H':>4} {'compiled loop ms':>17} "
                   f"{'BLAS per step ms':>17}  faster  {'rule says':>13}")
-            for size in [(B, T, 32, H) for T in (5, 100, 1000) for B in (1, 4, 16, 64)
+            for size in [(B, T, 32, H) for T in (5, 100, 1000) for B in (1, 4, 16, 64, 256)
                          for H in (16, 32, 64, 128) if B * T * H <= 64 * 100 * 128]:
                 B, T, _, H = size
                 t = median_times({

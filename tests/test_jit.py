@@ -72,6 +72,7 @@ def test_the_tasks_sizes_take_the_measured_paths():
     assert jit.compiled_loop(16, 32) and jit.compiled_loop(4, 16)     # adding, longlag-2a
     assert jit.compiled_loop(1, 128) and not jit.compiled_loop(1, 129)
     assert not jit.compiled_loop(16, 64)
+    assert jit.compiled_loop(512, 16) and not jit.compiled_loop(64, 17)
 
 
 def test_inputs_are_left_unchanged():

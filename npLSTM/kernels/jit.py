@@ -30,13 +30,17 @@ from .reference import (  # noqa: F401  (BLAS-bound: NumPy is as fast)
 
 # Where the compiled loop beats BLAS per step, measured with `python
 # benchmarks/kernels.py --crossover` (T = 5, 100, 1000, D = 32, both
-# precisions): up to 128 units while batch x units stays within 512. In
-# float64 at (B, T, H) = (4, 1000, 128) 105 ms against 139, at (16, 1000, 32)
-# 66 against 74; BLAS wins at (16, 100, 64), 14.1 against 15.9. The rule
-# misplaces (64, T, 16), where the loop wins by 8-40% in both precisions,
-# and in float32 (64, 100, 32), where it wins by 11% (BLAS by 10% at T = 5).
+# precisions): up to 128 units while batch x units stays within 512, and
+# at up to 16 units at any batch. In float64 at (B, T, H) = (4, 1000, 128)
+# 105 ms against 139, at (16, 1000, 32) 66 against 74; BLAS wins at (16,
+# 100, 64), 14.1 against 15.9. At 16 units the loop won at every batch to
+# 512 with 20 or more steps (float64 at (256, 100, 16) 45 ms against 60,
+# float32 17 against 26); with 5 steps BLAS wins by 2-16% from 128 rows.
+# The rule misplaces (32, 100, 32), where the loop wins by 16-24%, and in
+# float32 (64, 100, 32), where it wins by 11% (BLAS by 10% at T = 5).
 SMALL_UNITS = 128     # most units for the compiled loop
 SMALL_WORK = 512      # most batch x units for it
+TINY_UNITS = 16       # the compiled loop at any batch
 # The weight gradients are one pass over every row and step, with no
 # recurrence: loops beat BLAS's call overhead only while the work is tiny.
 # Measured (float64): loops 8.8 us vs BLAS 12.6 at (B,T,D,H) = (1,5,20,20),
@@ -57,7 +61,7 @@ loop_threads = 1
 
 def compiled_loop(B, H):
     """Whether the whole-loop kernels serve a batch of B rows of H units."""
-    return H <= SMALL_UNITS and B * H <= SMALL_WORK
+    return H <= TINY_UNITS or (H <= SMALL_UNITS and B * H <= SMALL_WORK)
 
 
 def _threaded(B):
