@@ -285,7 +285,8 @@ def build_parser():
                             "Fewer can be faster on a busy machine")
         p.add_argument("--loop-threads", type=int, default=None, metavar="N",
                        help="threads sharing out the batch rows of the compiled LSTM "
-                            "loops, which serve layers of up to 64 units (default: 1). "
+                            "loops, which serve the smaller layers: up to 128 units while batch "
+                            "x units is at most 512, or up to 16 at any batch (default: 1). "
                             "Above 1, BLAS is held to one thread unless --blas-threads "
                             "says otherwise: its idle threads spin on the loops' cores")
 

@@ -8,8 +8,9 @@ hold the cores (measured by a prototype on a loaded 2-core machine: one
 thread 1.7x faster than two). threadpoolctl does the setting, on every BLAS
 library NumPy loaded.
 
-The compiled loops (layers of up to 64 units, kernels/jit.py) run on the
-calling thread unless set_loop_threads gives them more: then the rows of a
+The compiled loops (the smaller layers: up to 128 units while batch x
+units is at most 512, or up to 16 at any batch; kernels.jit.compiled_loop)
+run on the calling thread unless set_loop_threads gives them more: then the rows of a
 batch are shared out among Numba's threads (the adding task at T = 1000:
 1.9x with two). Hold BLAS to one thread when you do: after a product its
 idle threads spin, waiting for more work, on the cores the loops need
