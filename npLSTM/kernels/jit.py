@@ -179,7 +179,7 @@ def _blocks(a):
     """a (4H) as its four gates' blocks i, f, g, o: slices, so that the loops
     over them index from 0. An index like 2H + j could be negative as far as
     LLVM knows, and Numba's reading of negative indices from the end then
-    loads and stores one number at a time (float32 gate math 2.5x slower)."""
+    loads and stores one number at a time (float32 gate math 2x slower)."""
     H = a.size // 4
     return a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
 
