@@ -79,9 +79,6 @@ class FusedBatches:
                 weights = np.repeat(weights, R, axis=1)
         h0, c0 = lstm._initial_states(batch_size, dtype)
         slots = optimizer.slots_for([model._flat])
-        alphas, epsilons = np.empty(batches), np.empty(batches)
-        for k in range(batches):
-            alphas[k], epsilons[k] = optimizer.coefficients(optimizer.iterations + 1 + k)
         outputs = np.empty((N, R, K), dtype=dtype)
         losses = np.empty(batches)
         applied, h, c = fused.lstm_dense_fit(
@@ -89,8 +86,9 @@ class FusedBatches:
             np.ascontiguousarray(weights), order,
             batch_size, np.ascontiguousarray(h0), np.ascontiguousarray(c0), lstm.stateful,
             *self.params, self.every_step, self.softmax, model._flat, self.grads,
-            *self.grad_views, slots["m"][0], slots["v"][0], alphas, epsilons,
-            optimizer.beta_1, optimizer.beta_2, outputs, losses)
+            *self.grad_views, slots["m"][0], slots["v"][0], optimizer.iterations + 1,
+            optimizer.learning_rate, optimizer.beta_1, optimizer.beta_2, optimizer.epsilon,
+            optimizer.epsilon_form == "pytorch", outputs, losses)
         optimizer.iterations += applied
         if lstm.stateful and applied:
             lstm.states = (h, c)

@@ -147,10 +147,9 @@ class Adam(Optimizer):
 
     def coefficients(self, t):
         """(alpha_t, eps_t) of step t (the first is 1)."""
-        correction_2 = math.sqrt(1.0 - self.beta_2 ** t)
-        alpha = self.learning_rate * correction_2 / (1.0 - self.beta_1 ** t)
-        eps = self.epsilon * (correction_2 if self.epsilon_form == "pytorch" else 1.0)
-        return alpha, eps
+        return reference.adam_coefficients(float(t), self.learning_rate, self.beta_1,
+                                           self.beta_2, self.epsilon,
+                                           self.epsilon_form == "pytorch")
 
     def update(self, p, g, m, v):
         alpha, eps = self.coefficients(self.iterations)

@@ -142,6 +142,24 @@ def test_adam_update_equals_reference(dtype):
         assert_equal_to(ours[name], theirs[name], TOLERANCE[dtype], name)
 
 
+@njit
+def _compiled_adam_coefficients(t, learning_rate, beta_1, beta_2, epsilon, pytorch_form):
+    return jit.adam_coefficients(t, learning_rate, beta_1, beta_2, epsilon, pytorch_form)
+
+
+@settings(max_examples=60, deadline=None)
+@given(t=st.integers(1, 10**7), learning_rate=st.floats(1e-6, 1.0),
+       beta_1=st.floats(0.0, 0.999), beta_2=st.floats(0.0, 0.9999),
+       epsilon=st.floats(0.0, 1e-3), pytorch_form=st.booleans())
+def test_adam_coefficients_compiled_are_the_same_bits(t, learning_rate, beta_1, beta_2, epsilon,
+                                                      pytorch_form):
+    """The fused steps compute Adam's coefficients compiled; the layer-by-layer
+    steps in Python: bit for bit the same numbers, so both update alike."""
+    settings_ = (learning_rate, beta_1, beta_2, epsilon, pytorch_form)
+    assert _compiled_adam_coefficients(float(t), *settings_) == \
+        reference.adam_coefficients(float(t), *settings_)
+
+
 @settings(max_examples=40, deadline=None)
 @given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple),
        dtype=st.sampled_from([np.float64, np.float32]), scale=st.sampled_from([1.0, 30.0, 1000.0]),

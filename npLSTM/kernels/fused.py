@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from .jit import (KERNEL, _backward_loop, _bce_with_logits, _cce_with_logits, _forward_loop,
-                  _copy, _weight_grads_loop, adam_update, all_finite)
+                  _copy, _weight_grads_loop, adam_coefficients, adam_update, all_finite)
 
 
 @njit(**KERNEL)
@@ -112,8 +112,8 @@ def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step
 
 @njit(**KERNEL)
 def lstm_dense_fit(X, y, sample_weights, order, batch_size, h0, c0, stateful, W, U, b, Wd, bd,
-                   every_step, softmax, params, grads, dW, dU, db, dWd, dbd, m, v, alphas,
-                   epsilons, beta_1, beta_2, outputs, losses):
+                   every_step, softmax, params, grads, dW, dU, db, dWd, dbd, m, v, first_step,
+                   learning_rate, beta_1, beta_2, epsilon, pytorch_form, outputs, losses):
     """lstm_dense_train_step over batches: rows order[:batch_size], then the
     next batch_size, and so on, one step each (len(losses) of them).
 
@@ -122,7 +122,8 @@ def lstm_dense_fit(X, y, sample_weights, order, batch_size, h0, c0, stateful, W,
     sample weight over the batch's number of rows, as losses.row_weights
     divides them. (h0, c0) is the state before the first batch; stateful,
     each batch starts from the state the last one ended in, else from zeros.
-    alphas, epsilons: each step's Adam coefficients.
+    first_step .. pytorch_form: the first batch's Adam step number and
+    Adam's settings (jit.adam_coefficients).
 
     Fills outputs at each sample's place and losses, one per batch; stops
     at a batch whose loss or gradients are not finite, without applying it
@@ -152,10 +153,12 @@ def lstm_dense_fit(X, y, sample_weights, order, batch_size, h0, c0, stateful, W,
             start_h = start_c = np.zeros((n, H), dtype=X.dtype)
         h_T, c_T = np.empty((n, H), dtype=X.dtype), np.empty((n, H), dtype=X.dtype)
         batch_outputs = np.empty((n * R, K), dtype=X.dtype)
+        alpha, eps = adam_coefficients(float(first_step + k), learning_rate, beta_1, beta_2,
+                                       epsilon, pytorch_form)
         losses[k], applied = lstm_dense_train_step(
             batch_X, batch_y, row_weights, start_h, start_c, W, U, b, Wd, bd, every_step,
-            softmax, params, grads, dW, dU, db, dWd, dbd, m, v, alphas[k], beta_1, beta_2,
-            epsilons[k], batch_outputs, h_T, c_T)
+            softmax, params, grads, dW, dU, db, dWd, dbd, m, v, alpha, beta_1, beta_2,
+            eps, batch_outputs, h_T, c_T)
         if not applied:
             return k, h, c
         for i in range(n):

@@ -481,6 +481,11 @@ def mean_squared_error(a, y, weights=None):
 # Adam ------------------------------------------------------------------------------------
 
 
+# The same equation compiled, for the fused training steps to compute each
+# step's coefficients themselves (the Python calls cost 1.5 us a step there).
+adam_coefficients = njit(inline="always")(reference.adam_coefficients)
+
+
 @njit(cache=True, error_model="numpy")
 def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
     """As reference.adam_update, one fused pass over flat arrays (NumPy's

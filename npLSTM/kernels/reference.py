@@ -270,6 +270,16 @@ def mean_squared_error(a, y, weights=None):
     return np.sum(w * diff * diff), 2.0 * w * diff
 
 
+def adam_coefficients(t, learning_rate, beta_1, beta_2, epsilon, pytorch_form):
+    """(alpha_t, eps_t) of Adam's step t, the first being 1 (see
+    npLSTM.optimizers.Adam): alpha_t = lr sqrt(1 - b2^t) / (1 - b1^t), and
+    eps_t = eps, or eps sqrt(1 - b2^t) in PyTorch's form. t is a float, so
+    that b^t is the C library's pow in Python and in compiled code alike."""
+    correction_2 = math.sqrt(1.0 - beta_2 ** t)
+    alpha = learning_rate * correction_2 / (1.0 - beta_1 ** t)
+    return alpha, (epsilon * correction_2 if pytorch_form else epsilon)
+
+
 def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
     """One Adam step, in place (see npLSTM.optimizers.Adam for alpha and eps):
 
