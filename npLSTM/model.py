@@ -9,13 +9,13 @@ One training step (train_on_batch, and each batch of fit):
 Stateful LSTMs carry their final state into the next call (Keras semantics);
 the gradient stops at each call's boundary (truncated BPTT).
 """
-import math
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import kernels, losses, optimizers
+from .kernels import jit
 from .fused_step import fused_batches_for
 from .layers import LSTM, Layer
 from .layers.base import positive_int
@@ -227,16 +227,19 @@ class Sequential:
         if y.shape != expected:
             raise ValueError(f"y must have shape {expected} to match X and the model's output, "
                              f"got {y.shape}")
-        if self.loss is not None and self.loss.name == "binary_crossentropy" and y.size and \
-                (y.min() < 0 or y.max() > 1):
+        loss = self.loss.name if self.loss is not None and y.size else None
+        if loss not in ("binary_crossentropy", "categorical_crossentropy"):
+            return y
+        low, high = jit.value_range(y.ravel())
+        if loss == "binary_crossentropy" and (low < 0 or high > 1):
             raise ValueError("binary_crossentropy needs targets in [0, 1], got values from "
-                             f"{y.min():g} to {y.max():g}")
-        if self.loss is not None and self.loss.name == "categorical_crossentropy" and y.size:
+                             f"{low:g} to {high:g}")
+        if loss == "categorical_crossentropy":
             sums = y.sum(axis=-1)
-            if y.min() < 0 or np.abs(sums - 1).max() > 1e-3:
+            if low < 0 or np.abs(sums - 1).max() > 1e-3:
                 raise ValueError("categorical_crossentropy needs targets that are distributions "
                                  "over the last axis (non-negative, summing to 1, e.g. one-hot), "
-                                 f"got values from {y.min():g} and sums from {sums.min():g} "
+                                 f"got values from {low:g} and sums from {sums.min():g} "
                                  f"to {sums.max():g}")
         return y
 
@@ -251,8 +254,9 @@ class Sequential:
             raise ValueError(f"sample_weight must have shape {(len(X),)} (one weight per sample)"
                              + (f" or {per_step} (one per output step)" if len(per_step) > 1
                                 else "") + f", got {w.shape}")
-        if w.size and w.min() < 0:
-            raise ValueError(f"sample_weight must not be negative, got {w.min():g}")
+        low = jit.value_range(w.ravel())[0] if w.size else 0.0
+        if low < 0:
+            raise ValueError(f"sample_weight must not be negative, got {low:g}")
         return w
 
     def _batch_size(self, n, batch_size):
@@ -549,9 +553,6 @@ def _as_real_array(a, name, dtype):
     if arr.dtype.kind not in "biuf":            # bool, signed, unsigned, floating
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     arr = arr.astype(dtype, copy=False)
-    # A sum is finite only if every entry is (NaN and infinities carry
-    # through it): one cheap pass, and the entry-wise check only when the
-    # sum is not finite, which a sum of large finite entries can also be.
-    if not (math.isfinite(np.add.reduce(arr, axis=None)) or np.isfinite(arr).all()):
+    if not jit.all_finite(arr.ravel()):     # compiled: 0.5 us, np.isfinite(arr).all() 3
         raise ValueError(f"{name} contains NaN or infinity")
     return arr

@@ -215,6 +215,15 @@ def test_all_finite_is_isfinite_all(size, dtype, special, seed):
     assert jit.all_finite(a) == np.isfinite(a).all()
 
 
+@settings(max_examples=40, deadline=None)
+@given(a=st.lists(st.floats(-1e30, 1e30), min_size=1, max_size=200),
+       dtype=st.sampled_from([np.float64, np.float32]))
+def test_value_range_is_min_and_max(a, dtype):
+    a = np.array(a, dtype=dtype)
+    low, high = jit.value_range(a)
+    assert (low, high) == (a.min(), a.max())
+
+
 @pytest.mark.parametrize("kernels", [reference, jit])
 @pytest.mark.parametrize("B, T, D, H", [(2, 3, 4, 5), (3, 4, 30, jit.SMALL_UNITS + 4)])
 def test_backward_without_input_gradient(kernels, B, T, D, H):

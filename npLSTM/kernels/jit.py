@@ -513,6 +513,18 @@ def all_finite(a):
     return total == zero
 
 
+
+@njit(**KERNEL)
+def value_range(a):
+    """(smallest, largest) entry of the flat, non-empty, finite array a. For
+    the input checks: one call of half a microsecond where a.min() and
+    a.max() cost two of two microseconds."""
+    low = high = a[0]
+    for k in range(1, a.size):
+        low = min(low, a[k])
+        high = max(high, a[k])
+    return low, high
+
 # The LSTM kernels ------------------------------------------------------------------------
 
 
