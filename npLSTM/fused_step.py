@@ -59,9 +59,11 @@ class FusedBatches:
 
     def run(self, X, y, batch_size, order=None, sample_weight=None):
         """One Adam step per batch, in order or in the given permutation:
-        (the loss of each batch, the outputs before each update, the number
+        (the loss of each batch, their mean over the samples with batches
+        weighted by their rows, the outputs before each update, the number
         of steps applied). The steps stop before the first batch whose loss
-        or gradients are not finite; its loss is the last one given."""
+        or gradients are not finite: its loss is the last one given, and the
+        mean sums the applied batches' only."""
         model, lstm, optimizer = self.model, self.lstm, self.model.optimizer
         dtype = model.dtype
         N, T, _ = X.shape
@@ -81,7 +83,7 @@ class FusedBatches:
         slots = optimizer.slots_for([model._flat])
         outputs = np.empty((N, R, K), dtype=dtype)
         losses = np.empty(batches)
-        applied, h, c = fused.lstm_dense_fit(
+        applied, h, c, loss_sum = fused.lstm_dense_fit(
             np.ascontiguousarray(X), np.ascontiguousarray(y).reshape(N, R, K),
             np.ascontiguousarray(weights), order,
             batch_size, np.ascontiguousarray(h0), np.ascontiguousarray(c0), lstm.stateful,
@@ -92,7 +94,7 @@ class FusedBatches:
         optimizer.iterations += applied
         if lstm.stateful and applied:
             lstm.states = (h, c)
-        return losses[:applied + (applied < batches)], \
+        return losses[:applied + (applied < batches)], loss_sum / N, \
             outputs.reshape((N,) + model.output_shape), applied
 
 

@@ -56,14 +56,10 @@ class Backprop:
 def _count_correct(outputs, targets, mask=None):
     """Correct predictions and their number: argmax over classes when there
     are several outputs per step, a 0.5 threshold when there is one; only
-    the steps that count under the mask."""
-    if outputs.shape[-1] > 1:
-        hits = outputs.argmax(axis=-1) == targets.argmax(axis=-1)
-    else:
-        hits = ((outputs > 0.5) == (targets > 0.5))[..., 0]
-    if mask is not None:
-        return int(np.count_nonzero(hits[mask])), int(np.count_nonzero(mask))
-    return int(np.count_nonzero(hits)), hits.size
+    the steps that count under the mask (jit.count_hits)."""
+    K = outputs.shape[-1]
+    return jit.count_hits(outputs.reshape(-1, K), targets.reshape(-1, K),
+                          None if mask is None else mask.reshape(-1))
 
 
 class Sequential:
@@ -334,14 +330,15 @@ class Sequential:
         return self._fused if self._fused and self._fused.takes(X, batch_size) else None
 
     def _train_fused(self, fused, X, y, batch_size, order=None, sample_weight=None):
-        """Every batch's step in one compiled call: (each batch's loss, the
-        outputs before each update), or TrainingDiverged at the first step
-        whose loss or gradients are not finite (the steps before it applied)."""
+        """Every batch's step in one compiled call: (each batch's loss, their
+        mean over the samples, the outputs before each update), or
+        TrainingDiverged at the first step whose loss or gradients are not
+        finite (the steps before it applied)."""
         self._output_mask = None
-        losses_, outputs, applied = fused.run(X, y, batch_size, order, sample_weight)
+        losses_, mean_loss, outputs, applied = fused.run(X, y, batch_size, order, sample_weight)
         if applied < len(losses_):
             self._diverged(losses_[applied])
-        return losses_, outputs
+        return losses_, mean_loss, outputs
 
     def _train_step(self, X, y, sample_weight=None):
         states = self._get_states()
@@ -405,11 +402,7 @@ class Sequential:
         for epoch in range(epochs):
             order = self.rng.permutation(len(X)) if shuffle else None
             if fused:
-                losses_, outputs = self._train_fused(fused, X, y, batch_size, order,
-                                                     sample_weight)
-                # batches weighted by size, summed in order as _run_batches does
-                loss = sum(batch_loss * min(batch_size, len(X) - batch_size * k)
-                           for k, batch_loss in enumerate(losses_.tolist())) / len(X)
+                _, loss, outputs = self._train_fused(fused, X, y, batch_size, order, sample_weight)
                 hits, total = _count_correct(outputs, y)
                 accuracy = hits / max(total, 1)
             else:
@@ -435,7 +428,7 @@ class Sequential:
         self._batch_size(len(X), len(X))
         fused = self._fused_batches(X, len(X))
         if fused:
-            losses_, outputs = self._train_fused(fused, X, y, len(X), None, sample_weight)
+            losses_, _, outputs = self._train_fused(fused, X, y, len(X), None, sample_weight)
             loss = float(losses_[0])
         else:
             loss, outputs = self._train_step(X, y, sample_weight)

@@ -160,8 +160,9 @@ def test_the_steps_before_a_diverging_batch_are_applied():
     model, reference = stateful_model(), stateful_model()
     model.train_on_batch(X[:2], y[:2])                  # builds the compiled path
     reference.train_on_batch(X[:2], y[:2])
-    losses, _, applied = model._fused.run(X, y, batch_size=2)
+    losses, mean_loss, _, applied = model._fused.run(X, y, batch_size=2)
     assert applied == 1 and len(losses) == 2 and np.isnan(losses[1])
+    assert mean_loss == losses[0] * 2 / 6               # of the applied batch, over all samples
     reference.train_on_batch(X[:2], y[:2])
     assert_same_training(model, reference, "float64")
 

@@ -127,12 +127,15 @@ def lstm_dense_fit(X, y, sample_weights, order, batch_size, h0, c0, stateful, W,
 
     Fills outputs at each sample's place and losses, one per batch; stops
     at a batch whose loss or gradients are not finite, without applying it
-    (its loss is kept). Returns (batches applied, h, c: the state after them).
+    (its loss is kept). Returns (batches applied, h, c: the state after
+    them, the sum of the applied batches' losses times their rows, in
+    order, as Sequential._run_batches sums them).
     """
     _, T, D = X.shape
     H = h0.shape[1]
     R, K = y.shape[1], y.shape[2]
     h, c = h0, c0
+    loss_sum = 0.0
     for k in range(len(losses)):
         rows = order[k * batch_size:(k + 1) * batch_size]
         n = len(rows)
@@ -160,9 +163,10 @@ def lstm_dense_fit(X, y, sample_weights, order, batch_size, h0, c0, stateful, W,
             softmax, params, grads, dW, dU, db, dWd, dbd, m, v, alpha, beta_1, beta_2,
             eps, batch_outputs, h_T, c_T)
         if not applied:
-            return k, h, c
+            return k, h, c, loss_sum
+        loss_sum += losses[k] * n
         for i in range(n):
             for r in range(R):
                 _copy(batch_outputs[i * R + r], outputs[rows[i], r])
         h, c = h_T, c_T
-    return len(losses), h, c
+    return len(losses), h, c, loss_sum
