@@ -346,7 +346,7 @@ class Sequential:
         with np.errstate(over="ignore", invalid="ignore"):
             loss, outputs, _ = self._loss_and_backward(X, y, sample_weight, input_grads=False)
         grads = np.concatenate([g.ravel() for g in self._grads()])
-        if not (np.isfinite(loss) and np.isfinite(grads).all()):
+        if not (np.isfinite(loss) and jit.all_finite(grads)):
             self._set_states(states)
             self._diverged(loss)
         self.optimizer.step([self._flat], [grads], [self._segments])
