@@ -224,22 +224,6 @@ def test_value_range_is_min_and_max(a, dtype):
     assert (low, high) == (a.min(), a.max())
 
 
-@settings(max_examples=60, deadline=None)
-@given(rows=st.integers(0, 30), K=st.integers(1, 4), masked=st.booleans(),
-       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16))
-def test_count_hits_is_numpys_argmax_and_threshold(rows, K, masked, dtype, seed):
-    """Entries of 0, 0.5 and 1 only: ties for the largest, and values on the threshold."""
-    rng = np.random.default_rng(seed)
-    outputs, targets = (rng.integers(0, 3, size=(rows, K)).astype(dtype) / 2 for _ in range(2))
-    counted = rng.random(rows) < 0.5 if masked else np.ones(rows, dtype=bool)
-    if K > 1:
-        hits = outputs.argmax(axis=-1) == targets.argmax(axis=-1)
-    else:
-        hits = ((outputs > 0.5) == (targets > 0.5))[:, 0]
-    expected = (np.count_nonzero(hits & counted), np.count_nonzero(counted))
-    assert jit.count_hits(outputs, targets, counted if masked else None) == expected
-
-
 @pytest.mark.parametrize("kernels", [reference, jit])
 @pytest.mark.parametrize("B, T, D, H", [(2, 3, 4, 5), (3, 4, 30, jit.SMALL_UNITS + 4)])
 def test_backward_without_input_gradient(kernels, B, T, D, H):

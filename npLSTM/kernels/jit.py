@@ -513,7 +513,6 @@ def all_finite(a):
     return total == zero
 
 
-
 @njit(**KERNEL)
 def value_range(a):
     """(smallest, largest) entry of the flat, non-empty, finite array a. For
@@ -525,34 +524,6 @@ def value_range(a):
         high = max(high, a[k])
     return low, high
 
-
-@njit(inline="always")
-def _first_max(row):
-    """The index of row's largest entry, the first of equals (np.argmax)."""
-    best = 0
-    for k in range(1, row.size):
-        if row[k] > row[best]:
-            best = k
-    return best
-
-
-@njit(**KERNEL)
-def count_hits(outputs, targets, counted):
-    """(right, judged) over the rows of outputs and targets (rows, K): a row
-    is right when both have their largest entry in the same place (K > 1)
-    or are on the same side of 0.5 (K = 1). Judged are the rows where
-    counted (rows,) is True, or all rows when it is None. One compiled
-    call where NumPy's argmax, == and count_nonzero make 3-5."""
-    right = judged = 0
-    for r in range(outputs.shape[0]):
-        if counted is not None and not counted[r]:
-            continue
-        judged += 1
-        if outputs.shape[1] == 1:
-            right += (outputs[r, 0] > 0.5) == (targets[r, 0] > 0.5)
-        else:
-            right += _first_max(outputs[r]) == _first_max(targets[r])
-    return right, judged
 
 # The LSTM kernels ------------------------------------------------------------------------
 
