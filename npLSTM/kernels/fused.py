@@ -6,7 +6,7 @@ few microseconds; called layer by layer from Python, with NumPy's small
 calls around the compiled loops, a step took 100-200. Here the same pieces
 of jit.py run back to back inside one compiled function, batch after batch:
 
-    x W + b, the recurrence         jit._forward_loop
+    x W, the recurrence (b in it)   jit._forward_loop
     head z = h Wd + bd              dense_rows (below)
     outputs, loss and dL/dz, fused  jit._bce_with_logits / jit._cce_with_logits
     head backward                   dense_rows_backward (below)
@@ -74,13 +74,13 @@ def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step
     """
     B, T, D = X.shape
     H = h0.shape[1]
-    XW = np.empty((B, T, 4 * H), dtype=X.dtype)
-    dense_rows(X.reshape(B * T, D), W, b, XW.reshape(B * T, 4 * H))
+    XW = np.empty((B, T, 4 * H), dtype=X.dtype)          # x W: b joins in the gate math
+    dense_rows(X.reshape(B * T, D), W, np.zeros_like(b), XW.reshape(B * T, 4 * H))
     gates = np.empty_like(XW)
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty_like(cs)
     keep = np.ones((B, T), dtype=np.bool_)
-    _forward_loop(XW, h0, c0, U, keep, gates, cs, hs)
+    _forward_loop(XW, b, h0, c0, U, keep, gates, cs, hs)
     for r in range(B):
         _copy(hs[r, -1], h_T[r])
         _copy(cs[r, -1], c_T[r])

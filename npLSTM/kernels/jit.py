@@ -11,9 +11,11 @@ Two shapes of the same recurrence, chosen by size (compiled_loop):
   large  per step one BLAS GEMM from NumPy (h U, dz U^T) around a compiled
          element-wise gate kernel; NumPy's BLAS needs no SciPy, which
          Numba's np.dot would.
-In both, x W + b for all steps is one GEMM before the loop, and dX, dW, dU
-are one GEMM each after the backward loop (loops where that work is tiny:
+In both, x W for all steps is one GEMM before the loop, and dX, dW, dU are
+one GEMM each after the backward loop (loops where that work is tiny:
 SMALL_GRAD_WORK), as in reference.py; the cache is laid out as reference.py's.
+Unlike reference.py, b joins in the gate math and db is summed in the
+backward step, each a pass of its own over a (B, T, 4H) array saved.
 """
 import math
 import types as types_module
@@ -24,7 +26,6 @@ from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from . import reference
-from .reference import input_projection
 from .reference import (  # noqa: F401  (BLAS-bound: NumPy is as fast)
     ACTIVATIONS, activation_backward, dense_backward, dense_forward)
 
@@ -185,21 +186,24 @@ def _blocks(a):
 
 
 @njit(inline="always")
-def _gates_row(z, xw, c_prev, gates, c, h):
-    """One row's step forward: gates (4H) from z + xw, the step's h_{t-1} U
-    and x_t W + b, then c and h (H). The sum is taken inside the gates'
+def _gates_row(z, xw, bias, c_prev, gates, c, h):
+    """One row's step forward: gates (4H) from z + xw + bias, the step's
+    h_{t-1} U, x_t W and b, then c and h (H). The sum is taken inside the gates'
     loops: a pass of its own over z made the large path's gate step 1.6x
-    slower (float32). One loop per function over a contiguous run: a loop
-    computing a unit's four gates together does not vectorise (3.5x slower)."""
+    slower (float32), and adding b to x W beforehand, a pass over all steps'
+    (B, T, 4H), cost 2.4 ms of a 67 ms forward at (64, 100, 128, 256). One
+    loop per function over a contiguous run: a loop computing a unit's four
+    gates together does not vectorise (3.5x slower)."""
     i, f, g, o = _blocks(gates)
     _, _, z_g, z_o = _blocks(z)
     _, _, xw_g, xw_o = _blocks(xw)
+    _, _, bias_g, bias_o = _blocks(bias)
     for j in range(2 * c.size):                 # i, f: one run
-        gates[j] = _sig(z[j] + xw[j])
+        gates[j] = _sig(z[j] + xw[j] + bias[j])
     for j in range(c.size):
-        g[j] = _tanh(z_g[j] + xw_g[j])
+        g[j] = _tanh(z_g[j] + xw_g[j] + bias_g[j])
     for j in range(c.size):
-        o[j] = _sig(z_o[j] + xw_o[j])
+        o[j] = _sig(z_o[j] + xw_o[j] + bias_o[j])
     for j in range(c.size):
         c[j] = f[j] * c_prev[j] + i[j] * g[j]
         h[j] = o[j] * _tanh(c[j])
@@ -233,8 +237,9 @@ def _gates_row_backward(gates, c, c_prev, dh, dc, dz):
 # Small: the whole loop compiled ------------------------------------------------------------
 
 
-def _forward_rows(XW, h0, c0, U, keep, gates, cs, hs):
-    """Fill gates, cs, hs (B, T, .) from XW = X W + b; rows are independent.
+def _forward_rows(XW, bias, h0, c0, U, keep, gates, cs, hs):
+    """Fill gates, cs, hs (B, T, .) from XW = X W and the bias b; rows are
+    independent.
     Where keep[b, t] is False the row carries its state through the step."""
     B, T, H4 = XW.shape
     H = H4 // 4
@@ -251,7 +256,7 @@ def _forward_rows(XW, h0, c0, U, keep, gates, cs, hs):
                 hk = h_prev[k]
                 for j in range(H4):
                     z[j] += hk * U[k, j]
-            _gates_row(z, XW[b, t], c_prev, gates[b, t], cs[b, t], hs[b, t])
+            _gates_row(z, XW[b, t], bias, c_prev, gates[b, t], cs[b, t], hs[b, t])
             if not keep[b, t]:
                 _copy(c_prev, cs[b, t])
                 _copy(h_prev, hs[b, t])
@@ -316,28 +321,40 @@ _backward_loop_threaded = _threaded_build(_backward_rows, BACKWARD)
 # layout, and LLVM then does not vectorise along a row. Indexed [b, t]
 # inside, a row is known contiguous: float32 gate math 3x faster.
 @njit(**KERNEL)
-def _gates_step(t, z, XW, h0, c0, keep, gates, cs, hs):
-    """Step t's gate math for all rows: from z (B, 4H) = h_{t-1} U and the
-    step's x W + b, gates, cs, hs at t; a row whose keep is False carries
-    the previous state through."""
+def _gates_step(t, z, XW, bias, h0, c0, keep, gates, cs, hs):
+    """Step t's gate math for all rows: from z (B, 4H) = h_{t-1} U, the
+    step's x W and the bias b, gates, cs, hs at t; a row whose keep is
+    False carries the previous state through."""
     c_prev = np.empty(cs.shape[2], dtype=cs.dtype)     # see _forward_rows
     for b in range(z.shape[0]):
         _copy(cs[b, t - 1] if t > 0 else c0[b], c_prev)
-        _gates_row(z[b], XW[b, t], c_prev, gates[b, t], cs[b, t], hs[b, t])
+        _gates_row(z[b], XW[b, t], bias, c_prev, gates[b, t], cs[b, t], hs[b, t])
         if not keep[b, t]:
             _copy(c_prev, cs[b, t])
             _copy(hs[b, t - 1] if t > 0 else h0[b], hs[b, t])
 
 
+@njit(inline="always")
+def _add(source, target):
+    """target += source for 1-D arrays of one size, as a loop (see _copy)."""
+    for k in range(target.size):
+        target[k] += source[k]
+
+
 @njit(**KERNEL)
-def _gates_step_backward(t, dh, dc, gates, cs, c0, keep, dZ):
-    """Step t back for all rows: dZ at t (B, 4H) from dh and dc (B, H); dc
-    becomes dc towards c_{t-1} (a row whose keep is False gets dz = 0 and
-    keeps its dc)."""
+def _gates_step_backward(t, dhs, has_dhs, dh, dc, gates, cs, c0, keep, dZ, db):
+    """Step t back for all rows: dh (B, H) takes dhs at t when has_dhs, then
+    dZ at t (B, 4H) comes from dh and dc, and db sums it; dc becomes dc
+    towards c_{t-1} (a row whose keep is False gets dz = 0 and keeps its
+    dc). Adding dhs and summing db here, on rows just used, saves a pass of
+    their own over (B, T, H) and (B, T, 4H) arrays."""
     for b in range(dh.shape[0]):
+        if has_dhs:
+            _add(dhs[b, t], dh[b])
         if keep[b, t]:
             _gates_row_backward(gates[b, t], cs[b, t], cs[b, t - 1] if t > 0 else c0[b],
                                 dh[b], dc[b], dZ[b, t])
+            _add(dZ[b, t], db)
         else:
             dZ[b, t] = 0.0
 
@@ -564,12 +581,32 @@ def _weight_grads_loop(dZ, X, h0, hs, WT, dX, dW, dU, db, with_dX=True):
                         dX[b, t, d] += dzj * WT[j, d]
 
 
+def _weight_products(dZ, X, h0, hs, W, with_dX):
+    """dX (None without with_dX), dW, dU of reference.lstm_weight_grads, one
+    GEMM each, dU without its (B, T, H) array of every h_{t-1}: in hs's rows
+    (b, t), row r - 1 holds the h_{t-1} of row r, except at t = 0, where it
+    holds the row before's last h (nothing for r = 0) in place of h0. So
+    one product over hs and dZ shifted by a row, mended at t = 0 by one
+    product of B rows (2.5 ms saved at (64, 100, 128, 256), float32)."""
+    B, T, D = X.shape
+    H = h0.shape[1]
+    dZ2 = dZ.reshape(B * T, 4 * H)
+    dX = (dZ2 @ W.T).reshape(B, T, D) if with_dX else None
+    dW = X.reshape(B * T, D).T @ dZ2
+    hs2 = hs.reshape(B * T, H)
+    dU = hs2[:-1].T @ dZ2[1:]
+    taken = np.zeros_like(h0)               # what the shifted product took at t = 0
+    taken[1:] = hs[:-1, -1]
+    dU += (h0 - taken).T @ dZ[:, 0]
+    return dX, dW, dU
+
+
 def lstm_weight_grads(dZ, X, h0, hs, W, with_dX=True):
     """As reference.lstm_weight_grads: (dX, dW, dU, db)."""
     B, T, D = X.shape
     H = h0.shape[1]
     if B * T * (D + H + 1) * 4 * H > SMALL_GRAD_WORK:
-        return reference.lstm_weight_grads(dZ, X, h0, hs, W, with_dX)
+        return _weight_products(dZ, X, h0, hs, W, with_dX) + (dZ.reshape(B * T, 4 * H).sum(axis=0),)
     X = np.ascontiguousarray(X)
     dX, dW = np.empty_like(X) if with_dX else None, np.empty_like(W)
     dU = np.empty((h0.shape[1], W.shape[1]), dtype=W.dtype)
@@ -586,17 +623,17 @@ def _keep(mask, B, T):
 
 def lstm_forward(X, h0, c0, W, U, b, mask=None):
     """As reference.lstm_forward: (hs, h_T, c_T, cache)."""
-    B, T, _ = X.shape
+    B, T, D = X.shape
     H = h0.shape[1]
-    XW = input_projection(X, W, b)
-    h0, c0 = np.ascontiguousarray(h0), np.ascontiguousarray(c0)
+    XW = (X.reshape(B * T, D) @ W).reshape(B, T, 4 * H)     # b joins in the gate math
+    h0, c0, b = np.ascontiguousarray(h0), np.ascontiguousarray(c0), np.ascontiguousarray(b)
     keep = _keep(mask, B, T)
     gates = np.empty((B, T, 4 * H), dtype=X.dtype)
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty((B, T, H), dtype=X.dtype)
     if compiled_loop(B, H):
         loop = _forward_loop_threaded if _threaded(B) else _forward_loop
-        loop(XW, h0, c0, U, keep, gates, cs, hs)
+        loop(XW, b, h0, c0, U, keep, gates, cs, hs)
     else:
         # hs[:, t - 1] is a strided view (rows T steps apart) that BLAS reads
         # in place, and the gate kernel takes whole arrays and t: no copies.
@@ -605,7 +642,7 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
         z = np.empty((B, 4 * H), dtype=X.dtype)
         for t in range(T):
             np.matmul(hs[:, t - 1] if t > 0 else h0, U, out=z)
-            _gates_step(t, z, XW, h0, c0, keep, gates, cs, hs)
+            _gates_step(t, z, XW, b, h0, c0, keep, gates, cs, hs)
     return hs, hs[:, -1].copy(), cs[:, -1].copy(), (X, h0, c0, gates, cs, hs, mask)
 
 
@@ -615,23 +652,21 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
     B, T, _ = X.shape
     keep = _keep(mask, B, T)
     dh_T, dc_T = np.ascontiguousarray(dh_T), np.array(dc_T, copy=True)
+    has_dhs = dhs is not None
+    dhs = np.ascontiguousarray(dhs) if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype)  # unread
     dZ = np.empty_like(gates)
     if compiled_loop(*h0.shape):
         dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
-        has_dhs = dhs is not None
         loop = _backward_loop_threaded if _threaded(B) else _backward_loop
-        loop(dhs if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype), has_dhs,
-             dh_T, dc_T, gates, cs, c0, np.ascontiguousarray(U), keep, dZ, dh0, dc0)
-    else:
-        # dc is updated in place; dh and dh_prev are two buffers, swapped each step
-        dh, dh_prev, dc = dh_T.copy(), np.empty_like(dh_T), dc_T
-        for t in reversed(range(T)):
-            if dhs is not None:
-                dh += dhs[:, t]
-            _gates_step_backward(t, dh, dc, gates, cs, c0, keep, dZ)
-            np.matmul(dZ[:, t], U.T, out=dh_prev)
-            if mask is not None:        # masked rows pass dh through
-                np.copyto(dh_prev, dh, where=~keep[:, t, None])
-            dh, dh_prev = dh_prev, dh
-        dh0, dc0 = dh, dc
-    return lstm_weight_grads(dZ, X, h0, hs, W, with_dX) + (dh0, dc0)
+        loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, np.ascontiguousarray(U), keep, dZ, dh0, dc0)
+        return lstm_weight_grads(dZ, X, h0, hs, W, with_dX) + (dh0, dc0)
+    # dc is updated in place; dh and dh_prev are two buffers, swapped each step
+    dh, dh_prev, dc = dh_T.copy(), np.empty_like(dh_T), dc_T
+    db = np.zeros(gates.shape[2], dtype=X.dtype)
+    for t in reversed(range(T)):
+        _gates_step_backward(t, dhs, has_dhs, dh, dc, gates, cs, c0, keep, dZ, db)
+        np.matmul(dZ[:, t], U.T, out=dh_prev)
+        if mask is not None:        # masked rows pass dh through
+            np.copyto(dh_prev, dh, where=~keep[:, t, None])
+        dh, dh_prev = dh_prev, dh
+    return _weight_products(dZ, X, h0, hs, W, with_dX) + (db, dh, dc)
