@@ -14,8 +14,8 @@ Two shapes of the same recurrence, chosen by size (compiled_loop):
 In both, x W for all steps is one GEMM before the loop, and dX, dW, dU are
 one GEMM each after the backward loop (loops where that work is tiny:
 SMALL_GRAD_WORK), as in reference.py; the cache is laid out as reference.py's.
-Unlike reference.py, b joins in the gate math and db is summed in the
-backward step, each a pass of its own over a (B, T, 4H) array saved.
+Unlike reference.py, b joins in the gate math and db is summed in the large
+path's backward step, each a pass of its own over a (B, T, 4H) array saved.
 """
 import math
 import types as types_module
