@@ -192,12 +192,12 @@ def _blocks(a):
 @njit(inline="always")
 def _gates_row(z, xw, bias, c_prev, gates, c, h):
     """One row's step forward: gates (4H) from z + xw + bias, the step's
-    h_{t-1} U, x_t W and b, then c and h (H). The sum is taken inside the gates'
-    loops: a pass of its own over z made the large path's gate step 1.6x
-    slower (float32), and adding b to x W beforehand, a pass over all steps'
-    (B, T, 4H), cost 2.4 ms of a 67 ms forward at (64, 100, 128, 256). One
-    loop per function over a contiguous run: a loop computing a unit's four
-    gates together does not vectorise (3.5x slower)."""
+    h_{t-1} U, x_t W and b, then c and h (H). The sum is taken inside the
+    gates' loops: a pass of its own over z made the large path's gate step
+    1.6x slower (float32), and adding b to x W beforehand, a pass over all
+    steps' (B, T, 4H), cost 2.4 ms of a 67 ms forward at (64, 100, 128,
+    256). One loop per function over a contiguous run: a loop computing a
+    unit's four gates together does not vectorise (3.5x slower)."""
     i, f, g, o = _blocks(gates)
     _, _, z_g, z_o = _blocks(z)
     _, _, xw_g, xw_o = _blocks(xw)
@@ -243,8 +243,8 @@ def _gates_row_backward(gates, c, c_prev, dh, dc, dz):
 
 def _forward_rows(XW, bias, h0, c0, U, keep, gates, cs, hs):
     """Fill gates, cs, hs (B, T, .) from XW = X W and the bias b; rows are
-    independent.
-    Where keep[b, t] is False the row carries its state through the step."""
+    independent. Where keep[b, t] is False the row carries its state
+    through the step."""
     B, T, H4 = XW.shape
     H = H4 // 4
     for b in prange(B):                     # range, or rows shared by threads
