@@ -58,7 +58,7 @@ def dense_rows_backward(dz, x, W, dx, dW, db):
 @njit(inline="always")     # compiled inside lstm_dense_fit only: one compile, not two
 def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step, softmax,
                           params, grads, dW, dU, db, dWd, dbd, m, v, alpha, beta_1, beta_2,
-                          eps, outputs, h_T, c_T):
+                          eps, outputs, h_T, c_T, no_bias):
     """One Adam step of LSTM -> Dense(softmax or sigmoid) with its cross-entropy.
 
     X (B, T, D); y and outputs (rows, K), the rows B*T with every_step (a
@@ -66,7 +66,8 @@ def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step
     row_weights (rows,), each row's share of the loss. W .. bd the
     weights, each a view of the flat params; dW .. dbd views of the flat
     grads in the same places; m, v Adam's moments of params; alpha and eps
-    this step's (optimizers.Adam.coefficients).
+    this step's (optimizers.Adam.coefficients). no_bias: zeros shaped as b,
+    for dense_rows to compute x W alone (b joins in the gate math).
 
     Fills outputs (before the update), grads, and h_T, c_T; applies the
     update only when the loss and every gradient are finite. Returns
@@ -74,8 +75,8 @@ def lstm_dense_train_step(X, y, row_weights, h0, c0, W, U, b, Wd, bd, every_step
     """
     B, T, D = X.shape
     H = h0.shape[1]
-    XW = np.empty((B, T, 4 * H), dtype=X.dtype)          # x W: b joins in the gate math
-    dense_rows(X.reshape(B * T, D), W, np.zeros_like(b), XW.reshape(B * T, 4 * H))
+    XW = np.empty((B, T, 4 * H), dtype=X.dtype)
+    dense_rows(X.reshape(B * T, D), W, no_bias, XW.reshape(B * T, 4 * H))
     gates = np.empty_like(XW)
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty_like(cs)
@@ -136,6 +137,7 @@ def lstm_dense_fit(X, y, sample_weights, order, batch_size, h0, c0, stateful, W,
     R, K = y.shape[1], y.shape[2]
     h, c = h0, c0
     loss_sum = 0.0
+    no_bias = np.zeros_like(b)                  # made once, not per step
     for k in range(len(losses)):
         rows = order[k * batch_size:(k + 1) * batch_size]
         n = len(rows)
@@ -161,7 +163,7 @@ def lstm_dense_fit(X, y, sample_weights, order, batch_size, h0, c0, stateful, W,
         losses[k], applied = lstm_dense_train_step(
             batch_X, batch_y, row_weights, start_h, start_c, W, U, b, Wd, bd, every_step,
             softmax, params, grads, dW, dU, db, dWd, dbd, m, v, alpha, beta_1, beta_2,
-            eps, batch_outputs, h_T, c_T)
+            eps, batch_outputs, h_T, c_T, no_bias)
         if not applied:
             return k, h, c, loss_sum
         loss_sum += losses[k] * n
