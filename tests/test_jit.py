@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from numba import njit
 
+import npLSTM as nl
 from npLSTM.kernels import jit, reference
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
@@ -163,12 +164,16 @@ def test_adam_coefficients_compiled_are_the_same_bits(t, learning_rate, beta_1, 
 @settings(max_examples=40, deadline=None)
 @given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple),
        dtype=st.sampled_from([np.float64, np.float32]), scale=st.sampled_from([1.0, 30.0, 1000.0]),
-       seed=st.integers(0, 2**16))
-def test_head_kernels_equal_reference(shape, dtype, scale, seed):
+       seed=st.integers(0, 2**16), strided=st.booleans())
+def test_head_kernels_equal_reference(shape, dtype, scale, seed, strided):
     """Activations, fused losses and the squared error, at ordinary and
-    saturating logits."""
+    saturating logits; with strided, z is a view of memory laid out with
+    its first two axes swapped, not C-contiguous (the results were once
+    written into a copy of such a layout and lost)."""
     rng = np.random.default_rng(seed)
     z = (scale * rng.normal(size=shape)).astype(dtype)
+    if strided and len(shape) > 1:
+        z = np.ascontiguousarray(z.swapaxes(0, 1)).swapaxes(0, 1)
     targets = {"binary_crossentropy_with_logits": rng.uniform(size=shape).astype(dtype),
                "categorical_crossentropy_with_logits":
                    rng.dirichlet(np.ones(shape[-1]), size=shape[:-1]).astype(dtype),
@@ -239,3 +244,28 @@ def test_backward_without_input_gradient(kernels, B, T, D, H):
     assert without[0] is None
     for ours, theirs in zip(without[1:], full[1:]):
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("head", ["lstm", "dense"])
+def test_large_path_models_train_as_the_reference(head):
+    """Two stacked LSTMs on the large path (BLAS per step), then a loss on
+    the last LSTM's outputs or a Dense head: three training steps, float64,
+    give the reference backend's losses and weights."""
+    B, T, D, H = 3, 4, 5, jit.SMALL_UNITS + 4
+    assert not jit.compiled_loop(B, H)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(B, T, D))
+    y = rng.normal(size=(B, T, H if head == "lstm" else 2))
+    results = {}
+    for backend in ("numpy", "numba"):
+        layers = [nl.LSTM(H, return_sequences=True, input_shape=(T, D)),
+                  nl.LSTM(H, return_sequences=True)]
+        if head == "dense":
+            layers.append(nl.TimeDistributed(nl.Dense(2)))
+        model = nl.Sequential(layers, seed=0, backend=backend)
+        model.compile("mse", "adam")
+        losses = [model.train_on_batch(X, y) for _ in range(3)]
+        results[backend] = losses, model.get_weights()
+    np.testing.assert_allclose(results["numba"][0], results["numpy"][0], rtol=1e-10)
+    for ours, theirs in zip(results["numba"][1], results["numpy"][1]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-8, atol=1e-12)

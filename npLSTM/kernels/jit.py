@@ -399,16 +399,19 @@ def _softmax_into(z, a):
         _softmax_row(z[r], a[r])
 
 
+# The arrays written below are made C-ordered whatever z's layout (np.empty,
+# not empty_like): a reshaped view of them must be the array itself, not a
+# copy that the kernel would fill in vain.
 def sigmoid(z):
     """As reference.sigmoid."""
-    a = np.empty_like(z)
+    a = np.empty(z.shape, dtype=z.dtype)
     _sigmoid_into(np.ascontiguousarray(z), a)
     return a
 
 
 def softmax(z):
     """As reference.softmax."""
-    a = np.empty_like(z)
+    a = np.empty(z.shape, dtype=z.dtype)
     _softmax_into(np.ascontiguousarray(z).reshape(-1, z.shape[-1]), a.reshape(-1, z.shape[-1]))
     return a
 
@@ -477,7 +480,7 @@ def _row_loss(kernel, z, y, weights, *outputs):
     them) as rows x outputs, with the row weights: (L, dL/dz)."""
     K = z.shape[-1]
     w = reference.mean_weights(z) if weights is None else weights
-    grad = np.empty_like(z)
+    grad = np.empty(z.shape, dtype=z.dtype)
     loss = kernel(np.ascontiguousarray(z).reshape(-1, K), np.ascontiguousarray(y).reshape(-1, K),
                   np.ascontiguousarray(w, dtype=z.dtype).reshape(-1), grad.reshape(-1, K),
                   *(a.reshape(-1, K) for a in outputs))
@@ -486,12 +489,12 @@ def _row_loss(kernel, z, y, weights, *outputs):
 
 def binary_crossentropy_with_logits(z, y, weights=None):
     """As reference.binary_crossentropy_with_logits: (L, dL/dz)."""
-    return _row_loss(_bce_with_logits, z, y, weights, np.empty_like(z))   # outputs unused here
+    return _row_loss(_bce_with_logits, z, y, weights, np.empty(z.shape, dtype=z.dtype))  # unused
 
 
 def categorical_crossentropy_with_logits(z, y, weights=None):
     """As reference.categorical_crossentropy_with_logits: (L, dL/dz)."""
-    return _row_loss(_cce_with_logits, z, y, weights, np.empty_like(z))
+    return _row_loss(_cce_with_logits, z, y, weights, np.empty(z.shape, dtype=z.dtype))
 
 
 def mean_squared_error(a, y, weights=None):
