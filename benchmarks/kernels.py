@@ -17,8 +17,11 @@ products backward) and is set against the best NumPy
 matmul rate of this machine: a 2048 x 2048 product, timed as one more
 contender in the same rounds, so that it meets the same load. That count includes
 dL/dX (B*T*4H*D of it), which neither contender computes: PyTorch's X does
-not require grad, and npLSTM's first layer skips it in training. The
-machine should be otherwise idle: the load average is printed first.
+not require grad, and npLSTM's first layer skips it in training. Beside
+the median % of GEMM, the middle half of the rounds' own ratios (each
+round's npLSTM against the same round's GEMM) shows how much the host
+moved. The machine should be otherwise idle: the load average is printed
+first.
 """
 import argparse
 import os
@@ -36,11 +39,12 @@ SIZES = [(1, 1, 5, 20), (7, 5, 100, 20), (21, 5, 100, 150), (64, 100, 128, 256),
          (64, 100, 256, 512)]
 
 
-def median_times(contenders, rounds, block_seconds=0.02):
-    """{name: median seconds per call}, the contenders taking turns, one block
-    of calls each per round. Each block starts with one untimed call: another
-    library's thread pool (PyTorch's OpenMP, OpenBLAS) may still be spinning
-    from the previous block, and the first call would pay for the handoff."""
+def round_times(contenders, rounds, block_seconds=0.02):
+    """{name: seconds per call in each round}, the contenders taking turns,
+    one block of calls each per round. Each block starts with one untimed
+    call: another library's thread pool (PyTorch's OpenMP, OpenBLAS) may
+    still be spinning from the previous block, and the first call would pay
+    for the handoff."""
     reps = {}
     for name, fn in contenders.items():   # warm up (compiles, allocator), size the blocks
         fn()
@@ -55,7 +59,13 @@ def median_times(contenders, rounds, block_seconds=0.02):
             for _ in range(reps[name]):
                 fn()
             samples[name].append((time.perf_counter() - start) / reps[name])
-    return {name: float(np.median(s)) for name, s in samples.items()}
+    return samples
+
+
+def median_times(contenders, rounds, block_seconds=0.02):
+    """{name: median seconds per call} over round_times's rounds."""
+    return {name: float(np.median(s))
+            for name, s in round_times(contenders, rounds, block_seconds).items()}
 
 
 GEMM_SIZE = 2048        # the product that gives this machine's best matmul rate
@@ -121,6 +131,7 @@ def table(args):
     rounds = args.rounds or (5 if args.quick else 15)
     for dtype in args.dtype:
         print(f"\n{dtype}: GEMM GF/s is a {GEMM_SIZE}^3 NumPy matmul in the same rounds")
+        print("% of GEMM: the median; beside it the middle half of the rounds' own ratios")
         print(f"{'B,T,D,H':>18} {'step':>6} {'numba ms':>9} {'numpy ms':>9} {'torch ms':>9} "
               f"{'torch/numba':>11} {'numba GF/s':>10} {'GEMM GF/s':>9} {'% of GEMM':>9}")
         for size in args.size:
@@ -133,14 +144,20 @@ def table(args):
                 if torch_ok:
                     contenders["torch"] = torch_step(size, dtype, train)
                 contenders["gemm"] = square_matmul(dtype)
-                t = median_times(contenders, rounds)
+                samples = round_times(contenders, rounds)
+                t = {name: float(np.median(v)) for name, v in samples.items()}
                 peak = 2 * GEMM_SIZE ** 3 / t["gemm"] / 1e9
+                # each round's numba against the same round's GEMM: how much the host moved
+                shares = (100 * flops / np.array(samples["numba"])
+                          / (2 * GEMM_SIZE ** 3 / np.array(samples["gemm"])))
+                low, high = np.percentile(shares, [25, 75])
                 ms = {k: f"{1e3 * v:9.3f}" for k, v in t.items()}
                 ratio = f"{t['torch'] / t['numba']:11.2f}" if "torch" in t else f"{'-':>11}"
                 gflops = flops / t["numba"] / 1e9
                 print(f"{str(size):>18} {'train' if train else 'f+b':>6} {ms['numba']} "
                       f"{ms.get('numpy', f'{chr(45):>9}')} {ms.get('torch', f'{chr(45):>9}')} "
-                      f"{ratio} {gflops:10.1f} {peak:9.0f} {100 * gflops / peak:8.0f}%")
+                      f"{ratio} {gflops:10.1f} {peak:9.0f} {100 * gflops / peak:8.0f}%"
+                      f"  ({low:.0f}-{high:.0f}%)")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 
