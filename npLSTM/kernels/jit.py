@@ -37,8 +37,10 @@ from .reference import (  # noqa: F401  (BLAS-bound: NumPy is as fast)
 # 100, 64), 14.1 against 15.9. At 16 units the loop won at every batch to
 # 512 with 20 or more steps (float64 at (256, 100, 16) 45 ms against 60,
 # float32 17 against 26); with 5 steps BLAS wins by 2-16% from 128 rows.
-# The rule misplaces (32, 100, 32), where the loop wins by 16-24%, and in
-# float32 (64, 100, 32), where it wins by 11% (BLAS by 10% at T = 5).
+# The rule misplaces float32 at 32 units and 32 rows, where the loop wins
+# by 6% (T = 5) to 25% (T = 100), and at 64 rows from T = 100 (10%; BLAS
+# by 10% at T = 5); in float64 the two are within 7% there. A rule by
+# precision was not worth its complexity for that.
 SMALL_UNITS = 128     # most units for the compiled loop
 SMALL_WORK = 512      # most batch x units for it
 TINY_UNITS = 16       # the compiled loop at any batch
