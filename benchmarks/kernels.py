@@ -62,10 +62,14 @@ def round_times(contenders, rounds, block_seconds=0.02):
     return samples
 
 
+def medians(samples):
+    """{name: the median of its samples}."""
+    return {name: float(np.median(s)) for name, s in samples.items()}
+
+
 def median_times(contenders, rounds, block_seconds=0.02):
     """{name: median seconds per call} over round_times's rounds."""
-    return {name: float(np.median(s))
-            for name, s in round_times(contenders, rounds, block_seconds).items()}
+    return medians(round_times(contenders, rounds, block_seconds))
 
 
 GEMM_SIZE = 2048        # the product that gives this machine's best matmul rate
@@ -145,7 +149,7 @@ def table(args):
                     contenders["torch"] = torch_step(size, dtype, train)
                 contenders["gemm"] = square_matmul(dtype)
                 samples = round_times(contenders, rounds)
-                t = {name: float(np.median(v)) for name, v in samples.items()}
+                t = medians(samples)
                 peak = 2 * GEMM_SIZE ** 3 / t["gemm"] / 1e9
                 # each round's numba against the same round's GEMM: how much the host moved
                 shares = (100 * flops / np.array(samples["numba"])
