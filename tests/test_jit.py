@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from numba import njit
 
 import npLSTM as nl
-from npLSTM.kernels import jit, reference
+from npLSTM.kernels import blas, jit, reference
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 units = st.integers(1, 9) | st.integers(jit.SMALL_UNITS - 2, jit.SMALL_UNITS + 2)
@@ -30,7 +30,8 @@ def assert_equal_to(ours, theirs, rtol, what, scale=None):
        loop_threads=st.sampled_from([1, 2]))
 def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed, loop_threads):
     """masked: the share of steps masked (0: no mask at all); loop_threads: 2
-    shares the compiled loops' rows among Numba's threads."""
+    shares the rows among Numba's threads, on both paths (the large one's
+    threads calling BLAS themselves: jit._row_blocks)."""
     rng = np.random.default_rng(seed)
     draw = lambda *shape, scale=1.0: (scale * rng.normal(size=shape)).astype(dtype)
     X, h0, c0 = draw(B, T, D), draw(B, H, scale=0.5), draw(B, H, scale=0.5)
@@ -76,7 +77,27 @@ def test_the_tasks_sizes_take_the_measured_paths():
     assert jit.compiled_loop(512, 16) and not jit.compiled_loop(64, 17)
 
 
-def test_inputs_are_left_unchanged():
+def test_the_large_path_shares_rows_among_loop_threads():
+    """With loop threads the large path cuts the batch into a block of rows
+    per thread, each thread calling BLAS itself, where NumPy's BLAS is an
+    OpenBLAS whose gemm npLSTM finds (NumPy's wheels)."""
+    if blas.GEMM is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS npLSTM finds: the large path "
+                    "calls it from Python")
+    with pytest.MonkeyPatch.context() as patch:
+        assert jit._row_blocks(64, 256) is None                 # one loop thread
+        patch.setattr(jit, "loop_threads", 2)
+        assert jit._row_blocks(64, 256).tolist() == [0, 32, 64]
+        assert jit._row_blocks(3, 256).tolist() == [0, 1, 3]
+        assert jit._row_blocks(1, 256) is None                  # one row: nothing to share
+        assert jit._row_blocks(7, 20) is None                   # the compiled loop's sizes
+        patch.setattr(jit, "loop_threads", 4)
+        assert jit._row_blocks(2, 256).tolist() == [0, 1, 2]    # at most a thread a row
+
+
+@pytest.mark.parametrize("loop_threads", [1, 2])
+def test_inputs_are_left_unchanged(loop_threads, monkeypatch):
+    monkeypatch.setattr(jit, "loop_threads", loop_threads)
     rng = np.random.default_rng(0)
     for H in (4, jit.SMALL_UNITS + 1):
         arrays = [rng.normal(size=s) for s in [(2, 3, 5), (2, H), (2, H), (5, 4 * H),
