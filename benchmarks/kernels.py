@@ -17,7 +17,12 @@ products backward) and is set against the best NumPy
 matmul rate of this machine: a 2048 x 2048 product, timed as one more
 contender in the same rounds, so that it meets the same load. That count includes
 dL/dX (B*T*4H*D of it), which neither contender computes: PyTorch's X does
-not require grad, and npLSTM's first layer skips it in training. Beside
+not require grad, and npLSTM's first layer skips it in training.
+
+npLSTM runs twice: with the defaults ("numba": loop threads 1, BLAS on
+its threads) and with the batch's rows on Numba's threads and BLAS at one
+thread ("threads": npLSTM.set_loop_threads; the large path's threads then
+call BLAS themselves). Beside
 the median % of GEMM, the middle half of the rounds' own ratios (each
 round's npLSTM against the same round's GEMM) shows how much the host
 moved. The machine should be otherwise idle: the load average is printed
@@ -30,6 +35,7 @@ import sys
 import tempfile
 import time
 
+import numba
 import numpy as np
 
 import npLSTM as nl
@@ -39,14 +45,17 @@ SIZES = [(1, 1, 5, 20), (7, 5, 100, 20), (21, 5, 100, 150), (64, 100, 128, 256),
          (64, 100, 256, 512)]
 
 
-def round_times(contenders, rounds, block_seconds=0.02):
+def round_times(contenders, rounds, block_seconds=0.02, setups=None):
     """{name: seconds per call in each round}, the contenders taking turns,
-    one block of calls each per round. Each block starts with one untimed
-    call: another library's thread pool (PyTorch's OpenMP, OpenBLAS) may
-    still be spinning from the previous block, and the first call would pay
-    for the handoff."""
+    one block of calls each per round, each block after its contender's
+    setup (setups[name], untimed: the thread settings it runs with). Each
+    block starts with one untimed call: another library's thread pool
+    (PyTorch's OpenMP, OpenBLAS) may still be spinning from the previous
+    block, and the first call would pay for the handoff."""
+    setups = setups or {}
     reps = {}
     for name, fn in contenders.items():   # warm up (compiles, allocator), size the blocks
+        setups.get(name, lambda: None)()
         fn()
         start = time.perf_counter()
         fn()
@@ -54,6 +63,7 @@ def round_times(contenders, rounds, block_seconds=0.02):
     samples = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
+            setups.get(name, lambda: None)()
             fn()
             start = time.perf_counter()
             for _ in range(reps[name]):
@@ -127,41 +137,77 @@ def have_torch():
     return True
 
 
+# The rows-on-threads contender: npLSTM with set_loop_threads at Numba's
+# threads and BLAS at one thread, as a user sets it for the whole run. In
+# turns with the other contenders, BLAS goes back to its threads for them,
+# and after a product on several threads its idle threads spin for about
+# 0.1 s, on the cores the loop threads need: its blocks start after that.
+BLAS_SPIN_SECONDS = 0.2
+
+
+def thread_settings():
+    """{contender: its setup}: rows on threads for "threads", the defaults
+    (loop threads 1, BLAS at the threads it had) for the others."""
+    blas_default = nl.blas_threads()
+
+    def defaults():
+        nl.set_loop_threads(1)
+        nl.set_blas_threads(blas_default)
+
+    def rows_on_threads():
+        nl.set_loop_threads(numba.config.NUMBA_NUM_THREADS)
+        nl.set_blas_threads(1)
+        time.sleep(BLAS_SPIN_SECONDS)
+    return {name: rows_on_threads if name == "threads" else defaults
+            for name in ("numba", "threads", "numpy", "torch", "gemm")}
+
+
 def table(args):
     print(f"load average before: {os.getloadavg()[0]:.2f} (trust the figures only near 0)")
     torch_ok = have_torch()
     if not torch_ok:
         print("PyTorch is not installed: pip install 'npLSTM[parity]' to compare with it")
     rounds = args.rounds or (5 if args.quick else 15)
+    blas_default, threads = nl.blas_threads(), numba.config.NUMBA_NUM_THREADS
+    setups = thread_settings()
     for dtype in args.dtype:
-        print(f"\n{dtype}: GEMM GF/s is a {GEMM_SIZE}^3 NumPy matmul in the same rounds")
-        print("% of GEMM: the median; beside it the middle half of the rounds' own ratios")
-        print(f"{'B,T,D,H':>18} {'step':>6} {'numba ms':>9} {'numpy ms':>9} {'torch ms':>9} "
-              f"{'torch/numba':>11} {'numba GF/s':>10} {'GEMM GF/s':>9} {'% of GEMM':>9}")
+        print(f"\n{dtype}: numba with the defaults (loop threads 1, BLAS at {blas_default} "
+              f"threads); threads: the rows on {threads} loop threads, BLAS at 1.")
+        print(f"GEMM GF/s is a {GEMM_SIZE}^3 NumPy matmul in the same rounds; npLSTM's GF/s "
+              "and % of GEMM are medians, beside them the middle half of the rounds' own %.")
+        print(f"{'B,T,D,H':>18} {'step':>6} {'numba ms':>9} {'threads ms':>10} {'numpy ms':>9} "
+              f"{'torch ms':>9} {'torch/numba':>11} {'torch/threads':>13} {'GEMM GF/s':>9} "
+              f"{'numba GF/s: % of GEMM':>24} {'threads GF/s: % of GEMM':>24}")
         for size in args.size:
             B, T, D, H = size
             flops = 3 * 2 * T * B * 4 * H * (D + H)
             for train in (False, True):
-                contenders = {"numba": npLSTM_step(size, dtype, "numba", train)}
+                contenders = {"numba": npLSTM_step(size, dtype, "numba", train),
+                              "threads": npLSTM_step(size, dtype, "numba", train)}
                 if not (args.quick and T * B * H > 100000):
                     contenders["numpy"] = npLSTM_step(size, dtype, "numpy", train)
                 if torch_ok:
                     contenders["torch"] = torch_step(size, dtype, train)
                 contenders["gemm"] = square_matmul(dtype)
-                samples = round_times(contenders, rounds)
+                samples = round_times(contenders, rounds, setups=setups)
                 t = medians(samples)
                 peak = 2 * GEMM_SIZE ** 3 / t["gemm"] / 1e9
-                # each round's numba against the same round's GEMM: how much the host moved
-                shares = (100 * flops / np.array(samples["numba"])
-                          / (2 * GEMM_SIZE ** 3 / np.array(samples["gemm"])))
-                low, high = np.percentile(shares, [25, 75])
-                ms = {k: f"{1e3 * v:9.3f}" for k, v in t.items()}
-                ratio = f"{t['torch'] / t['numba']:11.2f}" if "torch" in t else f"{'-':>11}"
-                gflops = flops / t["numba"] / 1e9
-                print(f"{str(size):>18} {'train' if train else 'f+b':>6} {ms['numba']} "
-                      f"{ms.get('numpy', f'{chr(45):>9}')} {ms.get('torch', f'{chr(45):>9}')} "
-                      f"{ratio} {gflops:10.1f} {peak:9.0f} {100 * gflops / peak:8.0f}%"
-                      f"  ({low:.0f}-{high:.0f}%)")
+                cell = {k: f"{1e3 * v:.3f}" for k, v in t.items()}
+                for name in ("numba", "threads"):
+                    # each round's time against the same round's GEMM: how much the host moved
+                    shares = (100 * flops / np.array(samples[name])
+                              / (2 * GEMM_SIZE ** 3 / np.array(samples["gemm"])))
+                    low, high = np.percentile(shares, [25, 75])
+                    gflops = flops / t[name] / 1e9
+                    cell[name + "%"] = (f"{gflops:.1f}: {100 * gflops / peak:.0f}% "
+                                        f"({low:.0f}-{high:.0f}%)")
+                    cell["torch/" + name] = f"{t['torch'] / t[name]:.2f}" if "torch" in t else "-"
+                print(f"{str(size):>18} {'train' if train else 'f+b':>6} {cell['numba']:>9} "
+                      f"{cell['threads']:>10} {cell.get('numpy', '-'):>9} "
+                      f"{cell.get('torch', '-'):>9} {cell['torch/numba']:>11} "
+                      f"{cell['torch/threads']:>13} {peak:9.0f} {cell['numba%']:>24} "
+                      f"{cell['threads%']:>24}", flush=True)
+    setups["numba"]()                   # the defaults back
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 
