@@ -284,9 +284,8 @@ def build_parser():
                             "cores shared among the jobs; 1 with --loop-threads above 1). "
                             "Fewer can be faster on a busy machine")
         p.add_argument("--loop-threads", type=int, default=None, metavar="N",
-                       help="threads sharing out the batch rows of the compiled LSTM "
-                            "loops, which serve the smaller layers: up to 128 units while batch "
-                            "x units is at most 512, or up to 16 at any batch (default: 1). "
+                       help="threads sharing out a batch's rows in the LSTM loops, each "
+                            "calling BLAS for its rows in the larger layers (default: 1). "
                             "Above 1, BLAS is held to one thread unless --blas-threads "
                             "says otherwise: its idle threads spin on the loops' cores")
 

@@ -10,7 +10,9 @@ Two shapes of the same recurrence, chosen by size (compiled_loop):
          units are small, a BLAS call per step costs more than it saves.
   large  per step one BLAS GEMM from NumPy (h U, dz U^T) around a compiled
          element-wise gate kernel; NumPy's BLAS needs no SciPy, which
-         Numba's np.dot would.
+         Numba's np.dot would. With loop threads (set_loop_threads), each
+         thread takes a block of rows and calls that BLAS itself from
+         compiled code (blas.py), steps and weight gradients alike.
 In both, x W for all steps is one GEMM before the loop, and dX, dW, dU are
 one GEMM each after the backward loop (loops where that work is tiny:
 SMALL_GRAD_WORK), as in reference.py; the cache is laid out as reference.py's.
