@@ -268,10 +268,13 @@ def test_backward_without_input_gradient(kernels, B, T, D, H):
 
 
 @pytest.mark.parametrize("head", ["lstm", "dense"])
-def test_large_path_models_train_as_the_reference(head):
-    """Two stacked LSTMs on the large path (BLAS per step), then a loss on
-    the last LSTM's outputs or a Dense head: three training steps, float64,
-    give the reference backend's losses and weights."""
+@pytest.mark.parametrize("loop_threads", [1, 2])
+def test_large_path_models_train_as_the_reference(head, loop_threads, monkeypatch):
+    """Two stacked LSTMs on the large path (BLAS per step; with 2 loop
+    threads, called by each thread for its rows), then a loss on the last
+    LSTM's outputs or a Dense head: three training steps, float64, give the
+    reference backend's losses and weights."""
+    monkeypatch.setattr(jit, "loop_threads", loop_threads)
     B, T, D, H = 3, 4, 5, jit.SMALL_UNITS + 4
     assert not jit.compiled_loop(B, H)
     rng = np.random.default_rng(3)
