@@ -768,22 +768,23 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     gates = np.empty((B, T, 4 * H), dtype=X.dtype)
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty((B, T, H), dtype=X.dtype)
-    # z is the one buffer of every step's product (a new array per step
-    # cost page faults).
-    z = np.empty((B, 4 * H), dtype=X.dtype)
     if compiled_loop(B, H):
         loop = _forward_loop_threaded if _threaded(B) else _forward_loop
         loop(XW, b, h0, c0, U, keep, gates, cs, hs)
-    elif blocks is not None:
-        X, W, U = (np.ascontiguousarray(a) for a in (X, W, U))
-        _forward_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, X, W, U, b, h0, c0, keep,
-                        XW, gates, cs, hs, z)
     else:
-        # hs[:, t - 1] is a strided view (rows T steps apart) that BLAS reads
-        # in place, and the gate kernel takes whole arrays and t: no copies.
-        for t in range(T):
-            np.matmul(hs[:, t - 1] if t > 0 else h0, U, out=z)
-            _gates_step(t, z, XW, b, h0, c0, keep, gates, cs, hs)
+        # z is the one buffer of every step's product (a new array per step
+        # cost page faults).
+        z = np.empty((B, 4 * H), dtype=X.dtype)
+        if blocks is not None:
+            X, W, U = (np.ascontiguousarray(a) for a in (X, W, U))
+            _forward_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, X, W, U, b, h0, c0,
+                            keep, XW, gates, cs, hs, z)
+        else:
+            # hs[:, t - 1] is a strided view (rows T steps apart) that BLAS
+            # reads in place, and the gate kernel takes whole arrays and t.
+            for t in range(T):
+                np.matmul(hs[:, t - 1] if t > 0 else h0, U, out=z)
+                _gates_step(t, z, XW, b, h0, c0, keep, gates, cs, hs)
     return hs, hs[:, -1].copy(), cs[:, -1].copy(), (X, h0, c0, gates, cs, hs, mask)
 
 
