@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 
 from npLSTM import gradcheck as gc
-from npLSTM.kernels import reference
+from npLSTM.kernels import jit, reference
 
 from strategies import Config, configs
 
@@ -33,6 +33,20 @@ def test_every_entry_of_an_encoder_decoder(head, loss):
                     head=head, loss=loss, outputs=3, repeat=2, stateful=True, seed=7)
     report = gc.gradcheck(config.build(), *config.data())
     assert all(c.checked == c.size for c in report.checks)
+    assert report.passed(TOLERANCE), str(report)
+
+
+@pytest.mark.parametrize("loop_threads", [1, 2])
+def test_the_large_path_matches_finite_differences(loop_threads, monkeypatch):
+    """Two stacked LSTMs on the large path (BLAS per step; with 2 loop
+    threads, each thread calling it for its rows), stateful: sampled
+    entries of every gradient."""
+    monkeypatch.setattr(jit, "loop_threads", loop_threads)
+    config = Config(batch=3, timesteps=3, features=3, units=(jit.SMALL_UNITS + 2,) * 2,
+                    topology="many-to-many", head="softmax", loss="categorical_crossentropy",
+                    outputs=3, repeat=1, stateful=True, seed=11)
+    assert not jit.compiled_loop(config.batch, config.units[0])
+    report = gc.gradcheck(config.build(), *config.data(), max_entries=30, seed=1)
     assert report.passed(TOLERANCE), str(report)
 
 
