@@ -145,17 +145,15 @@ def have_torch():
 BLAS_SPIN_SECONDS = 0.2
 
 
-def thread_settings():
-    """{contender: its setup}: rows on threads for "threads", the defaults
-    (loop threads 1, BLAS at the threads it had) for the others."""
-    blas_default = nl.blas_threads()
-
+def thread_settings(blas_default, loop_threads):
+    """{contender: its setup}: the rows on loop_threads for "threads", the
+    defaults (loop threads 1, BLAS at blas_default threads) for the others."""
     def defaults():
         nl.set_loop_threads(1)
         nl.set_blas_threads(blas_default)
 
     def rows_on_threads():
-        nl.set_loop_threads(numba.config.NUMBA_NUM_THREADS)
+        nl.set_loop_threads(loop_threads)
         nl.set_blas_threads(1)
         time.sleep(BLAS_SPIN_SECONDS)
     return {name: rows_on_threads if name == "threads" else defaults
@@ -169,7 +167,7 @@ def table(args):
         print("PyTorch is not installed: pip install 'npLSTM[parity]' to compare with it")
     rounds = args.rounds or (5 if args.quick else 15)
     blas_default, threads = nl.blas_threads(), numba.config.NUMBA_NUM_THREADS
-    setups = thread_settings()
+    setups = thread_settings(blas_default, threads)
     for dtype in args.dtype:
         print(f"\n{dtype}: numba with the defaults (loop threads 1, BLAS at {blas_default} "
               f"threads); threads: the rows on {threads} loop threads, BLAS at 1.")
