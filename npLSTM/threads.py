@@ -1,29 +1,32 @@
 """How many threads npLSTM's work runs on: NumPy's BLAS, and the compiled loops.
 
-BLAS (OpenBLAS in NumPy's wheels) starts with one thread per core. The
-large kernels spend their time in its products, and on an idle machine two
-threads beat one. On a machine busy with other work one thread can win:
-the threads of one product wait for each other while the others' processes
-hold the cores (measured by a prototype on a loaded 2-core machine: one
-thread 1.7x faster than two). threadpoolctl does the setting, on every BLAS
-library NumPy loaded.
+BLAS (OpenBLAS in NumPy's wheels) starts with one thread per core. On a
+machine busy with other work one thread can win: the threads of one
+product wait for each other while the others' processes hold the cores
+(measured by a prototype on a loaded 2-core machine: one thread 1.7x
+faster than two). threadpoolctl does the setting, on every BLAS library
+NumPy loaded.
 
-The LSTM loops run on the calling thread unless set_loop_threads gives
-them more: then the rows of a batch are shared out among Numba's threads.
-In the compiled loops (the smaller layers: up to 128 units while batch x
-units is at most 512, or up to 16 at any batch; kernels.jit.compiled_loop)
-that made the adding task's loops 1.9x faster with two. In the larger
-layers each thread also calls BLAS for its own rows (kernels.blas, where
+The larger layers (kernels.jit.compiled_loop says which) share a batch's
+rows among as many of Numba's threads as BLAS may use, where each thread
+gets 16 rows or more (jit.MIN_THREAD_ROWS); each thread calls BLAS for
+its own rows, at one thread, from compiled code (kernels.blas, where
 NumPy's BLAS is an OpenBLAS: NumPy's wheels), with no Python between the
-steps: at (64, 100, 128, 256) a forward+backward at 81% of the GEMM rate
-against 69% with BLAS's two threads (float32; float64 79% against 61%).
-Hold BLAS to one thread when you do: after a product its idle threads
-spin, waiting for more work, on the cores the loops need (a training step
-took 60-80 ms instead of 30). Rows are independent: the loop threads do
-not change the compiled loops' results. They change the last bits of the
-larger layers' dU and db, summed per block of rows; and OpenBLAS's float32
-products change in their last bits with its thread count. The same
-settings and seed give the same bits.
+steps. At (64, 100, 128, 256), float32, a forward+backward ran at 76-83%
+of the GEMM rate, where BLAS's two threads per product reached 62-69%.
+The products around them (x W, the weight gradients, a Dense head's) go
+on the same threads, so that BLAS's own threads, which spin for about
+0.1 s after a product waiting for more, never hold the cores those need.
+
+The compiled loops of the smaller layers run on the calling thread unless
+set_loop_threads gives them more: then their rows are shared out among
+Numba's threads (the adding task's loops 1.9x faster with two), and the
+larger layers take that many threads at any batch. Rows are independent:
+the loop threads do not change the compiled loops' results. The number of
+threads of the larger layers changes the last bits of their dU and db,
+summed per block of rows, and OpenBLAS's float32 products change in
+their last bits with its thread count. The same settings and seed give
+the same bits.
 """
 import numba
 import threadpoolctl
@@ -33,7 +36,8 @@ from .layers.base import positive_int
 
 
 def set_blas_threads(n):
-    """Let BLAS use n threads from now on (n >= 1; more than the cores gains nothing)."""
+    """Let BLAS use n threads from now on (n >= 1; more than the cores gains
+    nothing), and the larger layers as many for batches of 16 rows a thread."""
     n = positive_int(n, "the number of BLAS threads")
     threadpoolctl.threadpool_limits(n, user_api="blas")
 
@@ -46,11 +50,9 @@ def blas_threads():
 
 def set_loop_threads(n):
     """Share the rows of a batch in the LSTM loops among n threads from now
-    on (1: the calling thread only, the default; at most the threads Numba
-    started, one per core unless NUMBA_NUM_THREADS says otherwise). Hold
-    BLAS to one thread (set_blas_threads(1)) when n is above 1: with BLAS
-    on two threads as well, a step at (64, 100, 128, 256) took 1.6x as
-    long as with the defaults."""
+    on, and in the larger layers at any batch (1: the calling thread only
+    in the loops, the default; at most the threads Numba started, one per
+    core unless NUMBA_NUM_THREADS says otherwise)."""
     n = positive_int(n, "the number of loop threads")
     most = numba.config.NUMBA_NUM_THREADS
     if n > most:

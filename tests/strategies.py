@@ -5,12 +5,33 @@ import numpy as np
 from hypothesis import strategies as st
 
 import npLSTM as nl
+from npLSTM.kernels import blas, jit
 
 # (head activation, loss): the three natural pairs, and MSE on other heads
 # (which takes the unfused path through the activation's derivative).
 HEAD_LOSS = [("sigmoid", "binary_crossentropy"), ("softmax", "categorical_crossentropy"),
              ("linear", "mse"), ("tanh", "mse"), ("sigmoid", "mse"), ("softmax", "mse")]
 TOPOLOGIES = ["many-to-many", "many-to-one", "encoder-decoder", "reshaped"]
+
+# The two ways the Numba backend runs the larger layers and the products:
+#   python   BLAS from Python, on BLAS's threads: the large path's steps and
+#            every product (where npLSTM finds no OpenBLAS it can call, or
+#            where a batch is small: jit.MIN_THREAD_ROWS);
+#   threads  the rows of a batch on two of Numba's threads, each calling
+#            BLAS for its own (jit._row_blocks), and so every product
+#            (blas.matmul), even the small ones the tests use.
+ROUTES = ["python", "threads"]
+
+
+def take_route(patch, route):
+    """Send the Numba backend's larger layers and products the route's way
+    (patch: a pytest MonkeyPatch, undone after)."""
+    if route == "python":
+        patch.setattr(blas, "GEMM", None)
+    else:
+        patch.setattr(jit, "loop_threads", 2)
+        patch.setattr(blas, "threads", lambda: 2)
+        patch.setattr(blas, "ONE_THREAD_WORK", 0)
 
 
 @dataclass(frozen=True)

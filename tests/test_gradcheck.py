@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from npLSTM import gradcheck as gc
 from npLSTM.kernels import jit, reference
 
-from strategies import Config, configs
+from strategies import ROUTES, Config, configs, take_route
 
 TOLERANCE = 1e-7
 
@@ -36,12 +36,12 @@ def test_every_entry_of_an_encoder_decoder(head, loss):
     assert report.passed(TOLERANCE), str(report)
 
 
-@pytest.mark.parametrize("loop_threads", [1, 2])
-def test_the_large_path_matches_finite_differences(loop_threads, monkeypatch):
-    """Two stacked LSTMs on the large path (BLAS per step; with 2 loop
-    threads, each thread calling it for its rows), stateful: sampled
-    entries of every gradient."""
-    monkeypatch.setattr(jit, "loop_threads", loop_threads)
+@pytest.mark.parametrize("route", ROUTES)
+def test_the_large_path_matches_finite_differences(route, monkeypatch):
+    """Two stacked LSTMs on the large path (BLAS per step from Python, or
+    called by each thread for its rows: strategies.ROUTES), stateful:
+    sampled entries of every gradient."""
+    take_route(monkeypatch, route)
     config = Config(batch=3, timesteps=3, features=3, units=(jit.SMALL_UNITS + 2,) * 2,
                     topology="many-to-many", head="softmax", loss="categorical_crossentropy",
                     outputs=3, repeat=1, stateful=True, seed=11)

@@ -4,6 +4,7 @@ float64: |jit - reference| <= 1e-12 (|reference| + max|reference|) for every
 array; float32: the same with 1e-5. Shapes are drawn on both sides of the
 small/large crossover (jit.compiled_loop), so both loop shapes are held.
 """
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -11,6 +12,7 @@ from numba import njit
 
 import npLSTM as nl
 from npLSTM.kernels import blas, jit, reference
+from strategies import ROUTES, take_route
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 units = st.integers(1, 9) | st.integers(jit.SMALL_UNITS - 2, jit.SMALL_UNITS + 2)
@@ -27,11 +29,11 @@ def assert_equal_to(ours, theirs, rtol, what, scale=None):
 @given(B=st.integers(1, 5), T=st.integers(1, 8), D=st.integers(1, 8), H=units,
        every_step=st.booleans(), masked=st.sampled_from([0.0, 0.3, 0.7]),
        dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16),
-       loop_threads=st.sampled_from([1, 2]))
-def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed, loop_threads):
-    """masked: the share of steps masked (0: no mask at all); loop_threads: 2
-    shares the rows among Numba's threads, on both paths (the large one's
-    threads calling BLAS themselves: jit._row_blocks)."""
+       route=st.sampled_from(ROUTES))
+def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed, route):
+    """masked: the share of steps masked (0: no mask at all); route: the
+    large path and the products from Python, or the rows on two threads
+    (strategies.ROUTES; the compiled loops' rows too)."""
     rng = np.random.default_rng(seed)
     draw = lambda *shape, scale=1.0: (scale * rng.normal(size=shape)).astype(dtype)
     X, h0, c0 = draw(B, T, D), draw(B, H, scale=0.5), draw(B, H, scale=0.5)
@@ -47,7 +49,7 @@ def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed, loop_
         seen["dZ"] = dZ
         return weight_grads(dZ, *args)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(jit, "loop_threads", loop_threads)
+        take_route(patch, route)
         patch.setattr(reference, "lstm_weight_grads", keeping_dZ)
         for name, kernels in (("reference", reference), ("jit", jit)):
             hs, h, c, cache = kernels.lstm_forward(X, h0, c0, W, U, b, mask=mask)
@@ -77,27 +79,102 @@ def test_the_tasks_sizes_take_the_measured_paths():
     assert jit.compiled_loop(512, 16) and not jit.compiled_loop(64, 17)
 
 
-def test_the_large_path_shares_rows_among_loop_threads():
-    """With loop threads the large path cuts the batch into a block of rows
-    per thread, each thread calling BLAS itself, where NumPy's BLAS is an
-    OpenBLAS whose gemm npLSTM finds (NumPy's wheels)."""
+def test_rows_go_on_threads_as_measured(monkeypatch):
+    """The large path cuts a batch into a block of rows per thread, each
+    calling BLAS itself (where NumPy's BLAS is an OpenBLAS npLSTM finds:
+    NumPy's wheels): by default as many threads as BLAS's, where each gets
+    jit.MIN_THREAD_ROWS rows; with loop threads, that many, a row each at
+    least; never more than Numba started."""
     if blas.GEMM is None:
         pytest.skip("NumPy's BLAS here is not an OpenBLAS npLSTM finds: the large path "
                     "calls it from Python")
+    rows = jit.MIN_THREAD_ROWS
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 4)
+    monkeypatch.setattr(blas, "threads", lambda: 2)
+    assert jit._row_blocks(64, 256).tolist() == [0, 32, 64]
+    assert jit._row_blocks(2 * rows, 256).tolist() == [0, rows, 2 * rows]
+    assert jit._row_blocks(2 * rows - 1, 256) is None       # fewer rows a thread: BLAS's threads
+    assert jit._row_blocks(64, jit.TINY_UNITS) is None       # the compiled loop's sizes
+    monkeypatch.setattr(blas, "threads", lambda: 8)
+    assert len(jit._row_blocks(1000, 256)) == 4 + 1          # Numba's threads at most
+    assert len(jit._row_blocks(3 * rows, 256)) == 3 + 1
+    monkeypatch.setattr(blas, "threads", lambda: 1)
+    assert jit._row_blocks(64, 256) is None                  # BLAS held to one thread
+    monkeypatch.setattr(jit, "loop_threads", 2)
+    assert jit._row_blocks(64, 256).tolist() == [0, 32, 64]
+    assert jit._row_blocks(3, 256).tolist() == [0, 1, 3]
+    assert jit._row_blocks(1, 256) is None                   # one row: nothing to share
+    monkeypatch.setattr(jit, "loop_threads", 4)
+    assert jit._row_blocks(2, 256).tolist() == [0, 1, 2]     # at most a thread a row
+
+
+two_d = st.integers(1, 40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=two_d, k=two_d, n=two_d,
+       layouts=st.tuples(*[st.sampled_from(["C", "F", "wide", "tall", "strided"])] * 2),
+       dtype=st.sampled_from([np.float64, np.float32]), threads=st.integers(1, 3),
+       seed=st.integers(0, 2**16))
+def test_products_on_threads_equal_numpy(m, k, n, layouts, dtype, threads, seed):
+    """blas.matmul, rows shared among threads however small the product,
+    on operands laid out by rows or by columns, their rows (wide) or
+    columns (tall) further apart than their length, or neither one entry
+    apart (strided: copied first)."""
+    rng = np.random.default_rng(seed)
+
+    def laid_out(shape, layout):
+        rows, columns = shape
+        if layout == "wide":
+            return rng.normal(size=(rows, columns + 3)).astype(dtype)[:, :columns]
+        if layout == "tall":
+            return rng.normal(size=(columns, rows + 3)).astype(dtype)[:, :rows].T
+        if layout == "strided":
+            return rng.normal(size=(2 * rows, 2 * columns)).astype(dtype)[::2, ::2]
+        return np.asarray(rng.normal(size=shape).astype(dtype), order=layout)
+    a, b = laid_out((m, k), layouts[0]), laid_out((k, n), layouts[1])
     with pytest.MonkeyPatch.context() as patch:
-        assert jit._row_blocks(64, 256) is None                 # one loop thread
-        patch.setattr(jit, "loop_threads", 2)
-        assert jit._row_blocks(64, 256).tolist() == [0, 32, 64]
-        assert jit._row_blocks(3, 256).tolist() == [0, 1, 3]
-        assert jit._row_blocks(1, 256) is None                  # one row: nothing to share
-        assert jit._row_blocks(7, 20) is None                   # the compiled loop's sizes
-        patch.setattr(jit, "loop_threads", 4)
-        assert jit._row_blocks(2, 256).tolist() == [0, 1, 2]    # at most a thread a row
+        take_route(patch, "threads")
+        ours = blas.matmul(a, b, threads)
+    assert ours.dtype == dtype and ours.shape == (m, n)
+    theirs = a.astype(np.float64) @ b.astype(np.float64)
+    assert_equal_to(ours, theirs, TOLERANCE[dtype], "a @ b",
+                    scale=(np.abs(a).astype(np.float64) @ np.abs(b)).max())
 
 
-@pytest.mark.parametrize("loop_threads", [1, 2])
-def test_inputs_are_left_unchanged(loop_threads, monkeypatch):
-    monkeypatch.setattr(jit, "loop_threads", loop_threads)
+def test_threads_are_set_back_after_a_product_on_threads():
+    """BLAS at one thread and Numba's threads only while a product runs on
+    them, both as before after, an error inside too."""
+    if blas.GEMM is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS npLSTM finds")
+    before = (blas.threads(), numba.get_num_threads())
+    with blas.on_threads(1):
+        assert blas.threads() == 1 and numba.get_num_threads() == 1
+    with pytest.raises(ZeroDivisionError):
+        with blas.on_threads(1):
+            1 / 0
+    assert (blas.threads(), numba.get_num_threads()) == before
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("shape", [(7,), (3, 7), (3, 4, 7)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_kernels_equal_reference(route, shape, dtype, monkeypatch):
+    take_route(monkeypatch, route)
+    rng = np.random.default_rng(5)
+    X, W, b = (rng.normal(size=s).astype(dtype) for s in (shape, (7, 5), (5,)))
+    dZ = rng.normal(size=shape[:-1] + (5,)).astype(dtype)
+    results = [(kernels.dense_forward(X, W, b),) + kernels.dense_backward(dZ, X, W)
+               for kernels in (jit, reference)]
+    for what, ours, theirs in zip(("z", "dX", "dW", "db"), *results):
+        assert ours.dtype == dtype and ours.shape == theirs.shape, what
+        assert_equal_to(ours, theirs, TOLERANCE[dtype], what)
+    assert jit.dense_backward(dZ, X, W, with_dX=False)[0] is None
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_inputs_are_left_unchanged(route, monkeypatch):
+    take_route(monkeypatch, route)
     rng = np.random.default_rng(0)
     for H in (4, jit.SMALL_UNITS + 1):
         arrays = [rng.normal(size=s) for s in [(2, 3, 5), (2, H), (2, H), (5, 4 * H),
@@ -268,13 +345,13 @@ def test_backward_without_input_gradient(kernels, B, T, D, H):
 
 
 @pytest.mark.parametrize("head", ["lstm", "dense"])
-@pytest.mark.parametrize("loop_threads", [1, 2])
-def test_large_path_models_train_as_the_reference(head, loop_threads, monkeypatch):
-    """Two stacked LSTMs on the large path (BLAS per step; with 2 loop
-    threads, called by each thread for its rows), then a loss on the last
-    LSTM's outputs or a Dense head: three training steps, float64, give the
-    reference backend's losses and weights."""
-    monkeypatch.setattr(jit, "loop_threads", loop_threads)
+@pytest.mark.parametrize("route", ROUTES)
+def test_large_path_models_train_as_the_reference(head, route, monkeypatch):
+    """Two stacked LSTMs on the large path (BLAS per step from Python, or
+    called by each thread for its rows: strategies.ROUTES), then a loss on
+    the last LSTM's outputs or a Dense head: three training steps, float64,
+    give the reference backend's losses and weights."""
+    take_route(monkeypatch, route)
     B, T, D, H = 3, 4, 5, jit.SMALL_UNITS + 4
     assert not jit.compiled_loop(B, H)
     rng = np.random.default_rng(3)

@@ -5,19 +5,22 @@ NumPy call, and the rows of a batch can only be shared out between threads
 that each hold the GIL between their calls. Called from a compiled loop,
 each of Numba's threads runs its rows' steps with no Python at all: the
 rows of a batch are independent through time, so the threads need not
-wait for each other (jit, large path, set_loop_threads).
+wait for each other (jit, large path). The other large products share
+their rows out in the same way (matmul).
 
 NumPy's wheels carry OpenBLAS under their own symbol names; threadpoolctl
 (already npLSTM's way of setting BLAS's threads) names the library file.
 Other BLAS builds (MKL, Accelerate) are not looked for: GEMM is then None
-and the large path keeps calling BLAS from Python.
+and the large path and the products keep calling BLAS from Python.
 """
+import contextlib
 import ctypes
 
+import numba
 import numpy as np
 import threadpoolctl
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import intrinsic
 
 # (symbol prefix, suffix) of OpenBLAS builds: NumPy's 64-bit-integer wheels,
@@ -26,9 +29,10 @@ OPENBLAS_NAMES = (("scipy_", "64_"), ("scipy_", ""), ("", ""))
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
 
-def _find_gemm():
-    """({dtype: address of cblas_?gemm}, BLAS's integer as a NumPy scalar)
-    from the OpenBLAS NumPy loaded, or (None, None)."""
+def _find_openblas():
+    """({dtype: address of cblas_?gemm}, BLAS's integer as a NumPy scalar,
+    (get, set) of its thread count) from the OpenBLAS NumPy loaded, or
+    (None, None, None)."""
     for pool in threadpoolctl.threadpool_info():
         if pool.get("internal_api") != "openblas":
             continue
@@ -41,16 +45,40 @@ def _find_gemm():
                 config = getattr(library, f"{prefix}openblas_get_config{suffix}")
                 found = {dtype: getattr(library, f"{prefix}cblas_{letter}gemm{suffix}")
                          for dtype, letter in ((np.float32, "s"), (np.float64, "d"))}
+                threads = tuple(getattr(library, f"{prefix}openblas_{verb}_num_threads{suffix}")
+                                for verb in ("get", "set"))
             except AttributeError:
                 continue
             config.restype = ctypes.c_char_p
             integer = np.int64(0) if b"USE64BITINT" in config() else np.int32(0)
             return ({dtype: ctypes.cast(f, ctypes.c_void_p).value for dtype, f in found.items()},
-                    integer)
-    return None, None
+                    integer, threads)
+    return None, None, None
 
 
-GEMM, BLAS_INT = _find_gemm()
+GEMM, BLAS_INT, _THREADS = _find_openblas()
+
+
+def threads():
+    """The threads OpenBLAS may use now, 1 when it was not found (its own
+    setting, the one threadpoolctl sets: read in a fraction of a
+    microsecond, where threadpoolctl takes milliseconds to find it)."""
+    return 1 if _THREADS is None else _THREADS[0]()
+
+
+@contextlib.contextmanager
+def on_threads(n):
+    """Inside, n of Numba's threads, each calling BLAS for itself, BLAS at
+    one thread (on more, two threads' calls would queue for its threads);
+    both settings as before after."""
+    numba_before, blas_before = numba.get_num_threads(), _THREADS[0]()
+    numba.set_num_threads(n)
+    _THREADS[1](1)
+    try:
+        yield
+    finally:
+        _THREADS[1](blas_before)
+        numba.set_num_threads(numba_before)
 
 
 @intrinsic
@@ -91,3 +119,67 @@ def gemm(typingctx, function, trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c
 def address(a, offset):
     """The address of a's entry offset entries past its first, as gemm takes it."""
     return np.int64(a.ctypes.data) + offset * a.itemsize
+
+
+# Products shared among threads ----------------------------------------------------------
+# OpenBLAS runs a product of less work (m n k) on one thread (65536 x
+# GEMM_MULTITHREAD_THRESHOLD, 4 unless built otherwise: interface/gemm.c):
+# NumPy's call serves those as well. On more, it hands the product to its
+# own threads, and those spin for about 0.1 s after, waiting for more work,
+# on the cores npLSTM's next threaded kernel needs: a (64, 100, 128, 256)
+# forward+backward with a Dense head took 185 ms against 129 when the
+# head's products left BLAS's threads spinning.
+ONE_THREAD_WORK = 65536 * 4
+
+
+def _operand(a):
+    """(transposed, row stride) with which gemm reads the 2-D array a in
+    place, or None when it cannot (neither its rows nor its columns lie
+    one entry apart). NumPy's flags come first: they pass an axis of one
+    entry whatever its stride, which gemm never takes either."""
+    rows, columns = a.shape
+    if a.flags.c_contiguous:
+        return False, max(columns, 1)
+    if a.flags.f_contiguous:
+        return True, max(rows, 1)
+    row, column = (stride // a.itemsize for stride in a.strides)
+    if column == 1 and row >= columns:
+        return False, row
+    if row == 1 and column >= rows:
+        return True, column
+    return None
+
+
+@njit(cache=True, parallel=True)
+def _row_products(gemm_at, blas_int, blocks, trans_a, a_at, lda, trans_b, b_at, ldb, k, c):
+    """c = op(a) op(b), a thread the rows blocks[i] to blocks[i + 1] - 1 of
+    c; a_at and b_at are the operands' addresses (address), op as gemm."""
+    n = c.shape[1]
+    zero = c.dtype.type(0.0)
+    for i in prange(len(blocks) - 1):
+        lo, hi = blocks[i], blocks[i + 1]
+        rows_at = a_at + (lo if trans_a else lo * lda) * c.itemsize
+        gemm(gemm_at, trans_a, trans_b, hi - lo, n, k, rows_at, lda, b_at, ldb, zero,
+             address(c, lo * n), n, blas_int)
+
+
+def matmul(a, b, row_threads):
+    """a @ b for 2-D arrays a, b: its rows shared among row_threads of
+    Numba's threads (at most one a row, and the threads Numba started),
+    each calling BLAS at one thread for its own, where NumPy's call would
+    hand it to BLAS's threads (set to more than one, work above
+    ONE_THREAD_WORK), in float32 or float64 with GEMM found; else NumPy's
+    product."""
+    (m, k), n = a.shape, b.shape[1]
+    row_threads = min(row_threads, m, numba.config.NUMBA_NUM_THREADS)
+    if (GEMM is None or row_threads < 2 or m * n * k <= ONE_THREAD_WORK or threads() < 2
+            or a.dtype != b.dtype or a.dtype.type not in GEMM or k != b.shape[0]):
+        return a @ b
+    a, b = (x if _operand(x) else np.ascontiguousarray(x) for x in (a, b))
+    (trans_a, lda), (trans_b, ldb) = _operand(a), _operand(b)
+    c = np.empty((m, n), dtype=a.dtype)
+    blocks = np.linspace(0, m, row_threads + 1).astype(np.int64)
+    with on_threads(row_threads):
+        _row_products(GEMM[a.dtype.type], BLAS_INT, blocks, trans_a, np.int64(a.ctypes.data), lda,
+                      trans_b, np.int64(b.ctypes.data), ldb, k, c)
+    return c

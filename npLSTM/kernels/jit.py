@@ -8,11 +8,13 @@ Two shapes of the same recurrence, chosen by size (compiled_loop):
   small  the whole time loop in one compiled call: the product h U written
          out as loops, gate math fused, no Python per step. Where batch and
          units are small, a BLAS call per step costs more than it saves.
-  large  per step one BLAS GEMM from NumPy (h U, dz U^T) around a compiled
-         element-wise gate kernel; NumPy's BLAS needs no SciPy, which
-         Numba's np.dot would. With loop threads (set_loop_threads), each
-         thread takes a block of rows and calls that BLAS itself from
-         compiled code (blas.py), steps and weight gradients alike.
+  large  per step one BLAS GEMM (h U, dz U^T) around a compiled
+         element-wise gate kernel, with NumPy's BLAS, which needs no
+         SciPy as Numba's np.dot would. Where a batch has rows enough
+         for several threads (_row_threads), each thread takes a block
+         of rows and calls that BLAS itself from compiled code (blas.py),
+         steps and weight gradients alike; else the products are NumPy
+         calls from Python, on BLAS's own threads.
 In both, x W for all steps is one GEMM before the loop, and dX, dW, dU are
 one GEMM each after the backward loop (loops where that work is tiny:
 SMALL_GRAD_WORK), as in reference.py; the cache is laid out as reference.py's.
@@ -22,6 +24,7 @@ path's backward step, each a pass of its own over a (B, T, 4H) array saved.
 import math
 import types as types_module
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -29,8 +32,7 @@ from numba.extending import intrinsic, overload
 
 from . import blas, reference
 from .blas import address, gemm
-from .reference import (  # noqa: F401  (BLAS-bound: NumPy is as fast)
-    ACTIVATIONS, activation_backward, dense_backward, dense_forward)
+from .reference import ACTIVATIONS, activation_backward  # noqa: F401  (as fast in NumPy)
 
 # Where the compiled loop beats BLAS per step, measured with `python
 # benchmarks/kernels.py --crossover` (T = 5, 100, 1000, D = 32, both
@@ -73,6 +75,35 @@ def compiled_loop(B, H):
 def _threaded(B):
     """Whether a compiled loop over B rows shares them among threads."""
     return loop_threads > 1 and B > 1
+
+
+# Where the batch's rows go on npLSTM's own threads by default: with at
+# least 16 rows a thread (the large path's per-step products are then big
+# enough to run well on one BLAS thread each). Float32 forward+backward,
+# rows on 2 threads against BLAS's 2 threads per product: at (B, T, D, H) =
+# (64, 100, 128, 256) 126 ms against 148, (32, 100, 128, 256) 76 against
+# 99, (16, 100, 128, 256) 53 against 52, (21, 5, 100, 150) 2.8 against 1.8.
+MIN_THREAD_ROWS = 16
+
+
+def _row_threads(B):
+    """The threads that share a batch of B rows in the large path and in the
+    products around it (1: none, BLAS's own threads take the products):
+    the loop threads when set above 1, else BLAS's threads while each gets
+    MIN_THREAD_ROWS rows; at most a thread a row, and the threads Numba
+    started. On npLSTM's threads, BLAS's own idle threads are never left
+    spinning on the cores they need (blas.ONE_THREAD_WORK)."""
+    if loop_threads > 1:
+        threads = loop_threads
+    else:
+        threads = min(blas.threads(), B // MIN_THREAD_ROWS)
+    return max(1, min(threads, B, numba.config.NUMBA_NUM_THREADS))
+
+
+def _matmul(a, b, B):
+    """a @ b for 2-D arrays, computed for a batch of B rows: on the threads
+    of _row_threads(B) where large enough (blas.matmul)."""
+    return blas.matmul(a, b, _row_threads(B))
 
 
 # Gate math written so that loops over it vectorise -----------------------------------------
@@ -466,6 +497,27 @@ def _weight_blocks(gemm_at, blas_int, blocks, with_dX, dZ, X, h0, hs, W, dX, dW_
              address(dZ, lo * T * H4), T * H4, one, address(dU_parts, k * H * H4), H4, blas_int)
 
 
+# Dense ----------------------------------------------------------------------------------
+# BLAS-bound: NumPy's products as reference.py, their rows on npLSTM's
+# threads where large (_matmul).
+
+
+def dense_forward(X, W, b):
+    """As reference.dense_forward."""
+    F, K = W.shape
+    B = len(X) if X.ndim > 1 else 1
+    return _matmul(X.reshape(-1, F), W, B).reshape(X.shape[:-1] + (K,)) + b
+
+
+def dense_backward(dZ, X, W, with_dX=True):
+    """As reference.dense_backward."""
+    F, K = W.shape
+    B = len(X) if X.ndim > 1 else 1
+    dZ2 = dZ.reshape(-1, K)
+    dX = _matmul(dZ2, W.T, B).reshape(X.shape) if with_dX else None
+    return dX, _matmul(X.reshape(-1, F).T, dZ2, B), dZ2.sum(axis=0)
+
+
 # The head: activations and the losses fused with them ---------------------------------------
 # Element-wise work on small arrays: in NumPy each of the several passes is a
 # call of a microsecond or two; compiled, each function is one call and one pass.
@@ -701,13 +753,13 @@ def _weight_products(dZ, X, h0, hs, W, with_dX):
     B, T, D = X.shape
     H = h0.shape[1]
     dZ2 = dZ.reshape(B * T, 4 * H)
-    dX = (dZ2 @ W.T).reshape(B, T, D) if with_dX else None
-    dW = X.reshape(B * T, D).T @ dZ2
+    dX = _matmul(dZ2, W.T, B).reshape(B, T, D) if with_dX else None
+    dW = _matmul(X.reshape(B * T, D).T, dZ2, B)
     hs2 = hs.reshape(B * T, H)
-    dU = hs2[:-1].T @ dZ2[1:]
+    dU = _matmul(hs2[:-1].T, dZ2[1:], B)
     taken = np.zeros_like(h0)               # what the shifted product took at t = 0
     taken[1:] = hs[:-1, -1]
-    dU += (h0 - taken).T @ dZ[:, 0]
+    dU += _matmul((h0 - taken).T, dZ[:, 0], B)
     return dX, dW, dU
 
 
@@ -720,8 +772,9 @@ def _weight_products_blocks(blocks, dZ, X, h0, hs, W, with_dX):
     dX = np.empty_like(X) if with_dX else X          # without dX, X stands in, unwritten
     dW = np.empty((len(blocks) - 1, D, H4), dtype=X.dtype)
     dU = np.empty((len(blocks) - 1, H4 // 4, H4), dtype=X.dtype)
-    _weight_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, with_dX, dZ, X, h0, hs, W, dX,
-                   dW, dU, np.empty_like(h0))
+    with blas.on_threads(len(blocks) - 1):
+        _weight_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, with_dX, dZ, X, h0, hs, W,
+                       dX, dW, dU, np.empty_like(h0))
     return (dX if with_dX else None), dW.sum(axis=0), dU.sum(axis=0)
 
 
@@ -746,12 +799,13 @@ def _keep(mask, B, T):
 
 
 def _row_blocks(B, H):
-    """Where the large path shares a batch's rows among threads (loop_threads
-    > 1, and BLAS callable from compiled code: blas.GEMM), the first row of
-    each thread's block and, last, B; else None."""
-    if compiled_loop(B, H) or not _threaded(B) or blas.GEMM is None:
+    """Where the large path shares a batch's rows among threads (_row_threads,
+    and BLAS callable from compiled code: blas.GEMM), the first row of each
+    thread's block and, last, B; else None."""
+    threads = _row_threads(B)
+    if compiled_loop(B, H) or blas.GEMM is None or threads < 2:
         return None
-    return np.linspace(0, B, min(loop_threads, B) + 1).astype(np.int64)
+    return np.linspace(0, B, threads + 1).astype(np.int64)
 
 
 def lstm_forward(X, h0, c0, W, U, b, mask=None):
@@ -760,7 +814,7 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     H = h0.shape[1]
     blocks = _row_blocks(B, H)
     if blocks is None:
-        XW = (X.reshape(B * T, D) @ W).reshape(B, T, 4 * H)     # b joins in the gate math
+        XW = _matmul(X.reshape(B * T, D), W, B).reshape(B, T, 4 * H)  # b joins in the gates
     else:
         XW = np.empty((B, T, 4 * H), dtype=X.dtype)             # each thread makes its rows'
     h0, c0, b = np.ascontiguousarray(h0), np.ascontiguousarray(c0), np.ascontiguousarray(b)
@@ -777,8 +831,9 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
         z = np.empty((B, 4 * H), dtype=X.dtype)
         if blocks is not None:
             X, W, U = (np.ascontiguousarray(a) for a in (X, W, U))
-            _forward_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, X, W, U, b, h0, c0,
-                            keep, XW, gates, cs, hs, z)
+            with blas.on_threads(len(blocks) - 1):
+                _forward_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, X, W, U, b, h0,
+                                c0, keep, XW, gates, cs, hs, z)
         else:
             # hs[:, t - 1] is a strided view (rows T steps apart) that BLAS
             # reads in place, and the gate kernel takes whole arrays and t.
@@ -808,8 +863,9 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
     blocks = _row_blocks(*h0.shape)
     if blocks is not None:
         db = np.zeros((len(blocks) - 1, gates.shape[2]), dtype=X.dtype)    # a row per block
-        _backward_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, dhs, has_dhs, dh, dh_prev,
-                         dc, gates, cs, c0, keep, U, dZ, db)
+        with blas.on_threads(len(blocks) - 1):
+            _backward_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, dhs, has_dhs, dh,
+                             dh_prev, dc, gates, cs, c0, keep, U, dZ, db)
         dh = dh if T % 2 == 0 else dh_prev
         return _weight_products_blocks(blocks, dZ, X, h0, hs, W, with_dX) + (db.sum(axis=0), dh, dc)
     db = np.zeros(gates.shape[2], dtype=X.dtype)
