@@ -134,12 +134,11 @@ def command_inspect(args):
 
 
 def set_threads(blas, loop):
-    """Apply --blas-threads and --loop-threads (None: left as they are; BLAS
-    held to one thread when loop threads above 1 come without it)."""
+    """Apply --blas-threads and --loop-threads (None: left as it is)."""
     if loop:
         set_loop_threads(loop)
-    if blas or (loop or 1) > 1:
-        set_blas_threads(blas or 1)
+    if blas:
+        set_blas_threads(blas)
 
 
 def _sweep_worker(task_name, settings, seed, dtype, config, blas_threads, loop_threads):
@@ -194,7 +193,7 @@ def command_sweep(args):
     # Workers start fresh (spawn) and share the cores' BLAS threads, so J
     # workers do not fight over the cores.
     loop = args.loop_threads or 1
-    blas = args.blas_threads or (1 if loop > 1 else max(1, (os.cpu_count() or 1) // jobs))
+    blas = args.blas_threads or max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
         futures = [[pool.submit(_sweep_worker, task.name, settings, seed, args.dtype, label,
                                 blas, loop) for seed in seeds] for _, settings in variants]
@@ -280,14 +279,14 @@ def build_parser():
         p.add_argument("--json", action="store_true",
                        help="end the output with one line of JSON holding the results")
         p.add_argument("--blas-threads", type=int, default=None, metavar="N",
-                       help="threads for NumPy's BLAS (default: one per core; sweep: the "
-                            "cores shared among the jobs; 1 with --loop-threads above 1). "
-                            "Fewer can be faster on a busy machine")
+                       help="threads for NumPy's BLAS, and for the larger layers' batches "
+                            "at 16 rows a thread or more (default: one per core; sweep: the "
+                            "cores shared among the jobs). Fewer can be faster on a busy "
+                            "machine")
         p.add_argument("--loop-threads", type=int, default=None, metavar="N",
-                       help="threads sharing out a batch's rows in the LSTM loops, each "
-                            "calling BLAS for its rows in the larger layers (default: 1). "
-                            "Above 1, BLAS is held to one thread unless --blas-threads "
-                            "says otherwise: its idle threads spin on the loops' cores")
+                       help="threads sharing out a batch's rows in the LSTM loops and, "
+                            "at any batch, in the larger layers, each calling BLAS for its "
+                            "rows there (default: 1)")
 
     run = sub.add_parser(
         "run", help="train and evaluate a task, printing the tutorial's output",
