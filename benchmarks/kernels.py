@@ -19,14 +19,12 @@ contender in the same rounds, so that it meets the same load. That count include
 dL/dX (B*T*4H*D of it), which neither contender computes: PyTorch's X does
 not require grad, and npLSTM's first layer skips it in training.
 
-npLSTM runs twice: with the defaults ("numba": loop threads 1, BLAS on
-its threads) and with the batch's rows on Numba's threads and BLAS at one
-thread ("threads": npLSTM.set_loop_threads; the large path's threads then
-call BLAS themselves). Beside
-the median % of GEMM, the middle half of the rounds' own ratios (each
-round's npLSTM against the same round's GEMM) shows how much the host
-moved. The machine should be otherwise idle: the load average is printed
-first.
+npLSTM runs with its defaults: at the larger sizes, a batch of 16 rows a
+thread or more goes on as many of Numba's threads as BLAS may use, each
+calling BLAS for its own rows. Beside the median % of GEMM, the middle
+half of the rounds' own ratios (each round's npLSTM against the same
+round's GEMM) shows how much the host moved. The machine should be
+otherwise idle: the load average is printed first.
 """
 import argparse
 import os
@@ -35,7 +33,6 @@ import sys
 import tempfile
 import time
 
-import numba
 import numpy as np
 
 import npLSTM as nl
@@ -45,17 +42,14 @@ SIZES = [(1, 1, 5, 20), (7, 5, 100, 20), (21, 5, 100, 150), (64, 100, 128, 256),
          (64, 100, 256, 512)]
 
 
-def round_times(contenders, rounds, block_seconds=0.02, setups=None):
+def round_times(contenders, rounds, block_seconds=0.02):
     """{name: seconds per call in each round}, the contenders taking turns,
-    one block of calls each per round, each block after its contender's
-    setup (setups[name], untimed: the thread settings it runs with). Each
-    block starts with one untimed call: another library's thread pool
-    (PyTorch's OpenMP, OpenBLAS) may still be spinning from the previous
-    block, and the first call would pay for the handoff."""
-    setups = setups or {}
+    one block of calls each per round. Each block starts with one untimed
+    call: another library's thread pool (PyTorch's OpenMP, OpenBLAS) may
+    still be spinning from the previous block, and the first call would
+    pay for the handoff."""
     reps = {}
     for name, fn in contenders.items():   # warm up (compiles, allocator), size the blocks
-        setups.get(name, lambda: None)()
         fn()
         start = time.perf_counter()
         fn()
@@ -63,7 +57,6 @@ def round_times(contenders, rounds, block_seconds=0.02, setups=None):
     samples = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
-            setups.get(name, lambda: None)()
             fn()
             start = time.perf_counter()
             for _ in range(reps[name]):
@@ -137,75 +130,43 @@ def have_torch():
     return True
 
 
-# The rows-on-threads contender: npLSTM with set_loop_threads at Numba's
-# threads and BLAS at one thread, as a user sets it for the whole run. In
-# turns with the other contenders, BLAS goes back to its threads for them,
-# and after a product on several threads its idle threads spin for about
-# 0.1 s, on the cores the loop threads need: its blocks start after that.
-BLAS_SPIN_SECONDS = 0.2
-
-
-def thread_settings(blas_default, loop_threads):
-    """{contender: its setup}: the rows on loop_threads for "threads", the
-    defaults (loop threads 1, BLAS at blas_default threads) for the others."""
-    def defaults():
-        nl.set_loop_threads(1)
-        nl.set_blas_threads(blas_default)
-
-    def rows_on_threads():
-        nl.set_loop_threads(loop_threads)
-        nl.set_blas_threads(1)
-        time.sleep(BLAS_SPIN_SECONDS)
-    return {name: rows_on_threads if name == "threads" else defaults
-            for name in ("numba", "threads", "numpy", "torch", "gemm")}
-
-
 def table(args):
     print(f"load average before: {os.getloadavg()[0]:.2f} (trust the figures only near 0)")
     torch_ok = have_torch()
     if not torch_ok:
         print("PyTorch is not installed: pip install 'npLSTM[parity]' to compare with it")
     rounds = args.rounds or (5 if args.quick else 15)
-    blas_default, threads = nl.blas_threads(), numba.config.NUMBA_NUM_THREADS
-    setups = thread_settings(blas_default, threads)
     for dtype in args.dtype:
-        print(f"\n{dtype}: numba with the defaults (loop threads 1, BLAS at {blas_default} "
-              f"threads); threads: the rows on {threads} loop threads, BLAS at 1.")
+        print(f"\n{dtype}: npLSTM with its defaults (BLAS at {nl.blas_threads()} threads, loop "
+              f"threads {nl.loop_threads()}).")
         print(f"GEMM GF/s is a {GEMM_SIZE}^3 NumPy matmul in the same rounds; npLSTM's GF/s "
               "and % of GEMM are medians, beside them the middle half of the rounds' own %.")
-        print(f"{'B,T,D,H':>18} {'step':>6} {'numba ms':>9} {'threads ms':>10} {'numpy ms':>9} "
-              f"{'torch ms':>9} {'torch/numba':>11} {'torch/threads':>13} {'GEMM GF/s':>9} "
-              f"{'numba GF/s: % of GEMM':>24} {'threads GF/s: % of GEMM':>24}")
+        print(f"{'B,T,D,H':>18} {'step':>6} {'numba ms':>9} {'numpy ms':>9} {'torch ms':>9} "
+              f"{'torch/numba':>11} {'GEMM GF/s':>9} {'numba GF/s: % of GEMM':>24}")
         for size in args.size:
             B, T, D, H = size
             flops = 3 * 2 * T * B * 4 * H * (D + H)
             for train in (False, True):
-                contenders = {"numba": npLSTM_step(size, dtype, "numba", train),
-                              "threads": npLSTM_step(size, dtype, "numba", train)}
+                contenders = {"numba": npLSTM_step(size, dtype, "numba", train)}
                 if not (args.quick and T * B * H > 100000):
                     contenders["numpy"] = npLSTM_step(size, dtype, "numpy", train)
                 if torch_ok:
                     contenders["torch"] = torch_step(size, dtype, train)
                 contenders["gemm"] = square_matmul(dtype)
-                samples = round_times(contenders, rounds, setups=setups)
+                samples = round_times(contenders, rounds)
                 t = medians(samples)
                 peak = 2 * GEMM_SIZE ** 3 / t["gemm"] / 1e9
                 cell = {k: f"{1e3 * v:.3f}" for k, v in t.items()}
-                for name in ("numba", "threads"):
-                    # each round's time against the same round's GEMM: how much the host moved
-                    shares = (100 * flops / np.array(samples[name])
-                              / (2 * GEMM_SIZE ** 3 / np.array(samples["gemm"])))
-                    low, high = np.percentile(shares, [25, 75])
-                    gflops = flops / t[name] / 1e9
-                    cell[name + "%"] = (f"{gflops:.1f}: {100 * gflops / peak:.0f}% "
-                                        f"({low:.0f}-{high:.0f}%)")
-                    cell["torch/" + name] = f"{t['torch'] / t[name]:.2f}" if "torch" in t else "-"
+                # each round's time against the same round's GEMM: how much the host moved
+                shares = (100 * flops / np.array(samples["numba"])
+                          / (2 * GEMM_SIZE ** 3 / np.array(samples["gemm"])))
+                low, high = np.percentile(shares, [25, 75])
+                gflops = flops / t["numba"] / 1e9
+                share = f"{gflops:.1f}: {100 * gflops / peak:.0f}% ({low:.0f}-{high:.0f}%)"
+                ratio = f"{t['torch'] / t['numba']:.2f}" if "torch" in t else "-"
                 print(f"{str(size):>18} {'train' if train else 'f+b':>6} {cell['numba']:>9} "
-                      f"{cell['threads']:>10} {cell.get('numpy', '-'):>9} "
-                      f"{cell.get('torch', '-'):>9} {cell['torch/numba']:>11} "
-                      f"{cell['torch/threads']:>13} {peak:9.0f} {cell['numba%']:>24} "
-                      f"{cell['threads%']:>24}", flush=True)
-    setups["numba"]()                   # the defaults back
+                      f"{cell.get('numpy', '-'):>9} {cell.get('torch', '-'):>9} {ratio:>11} "
+                      f"{peak:9.0f} {share:>24}", flush=True)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 
@@ -223,15 +184,15 @@ def crossover(args):
     try:
         for dtype in args.dtype:
             print(f"\n{dtype}\n{'B':>4} {'T':>5} {'H':>4} {'compiled loop ms':>17} "
-                  f"{'BLAS per step ms':>17}  faster  {'rule says':>13}")
+                  f"{'large path ms':>17}  faster  {'rule says':>13}")
             for size in [(B, T, 32, H) for T in (5, 100, 1000) for B in (1, 4, 16, 64, 256)
                          for H in (16, 32, 64, 128) if B * T * H <= 64 * 100 * 128]:
                 B, T, _, H = size
                 t = median_times({
                     "compiled loop": forced(npLSTM_step(size, dtype, "numba", False), True),
-                    "BLAS per step": forced(npLSTM_step(size, dtype, "numba", False), False),
+                    "large path": forced(npLSTM_step(size, dtype, "numba", False), False),
                 }, rounds)
-                rule = "compiled loop" if chosen(B, H) else "BLAS per step"
+                rule = "compiled loop" if chosen(B, H) else "large path"
                 print(f"{B:>4} {T:>5} {H:>4} {1e3 * t['compiled loop']:17.3f} "
                       f"{1e3 * t['BLAS per step']:17.3f}  {min(t, key=t.get)}  {rule:>13}",
                       flush=True)
