@@ -32,6 +32,7 @@ def take_route(patch, route):
         patch.setattr(jit, "loop_threads", 2)
         patch.setattr(blas, "threads", lambda: 2)
         patch.setattr(blas, "ONE_THREAD_WORK", 0)
+        patch.setattr(blas, "THREAD_WORK", 1)
 
 
 @dataclass(frozen=True)

@@ -115,12 +115,13 @@ two_d = st.integers(1, 40)
 @given(m=two_d, k=two_d, n=two_d,
        layouts=st.tuples(*[st.sampled_from(["C", "F", "wide", "tall", "strided"])] * 2),
        dtype=st.sampled_from([np.float64, np.float32]), threads=st.integers(1, 3),
-       seed=st.integers(0, 2**16))
-def test_products_on_threads_equal_numpy(m, k, n, layouts, dtype, threads, seed):
-    """blas.matmul, rows shared among threads however small the product,
-    on operands laid out by rows or by columns, their rows (wide) or
-    columns (tall) further apart than their length, or neither one entry
-    apart (strided: copied first)."""
+       one_thread=st.booleans(), seed=st.integers(0, 2**16))
+def test_products_on_threads_equal_numpy(m, k, n, layouts, dtype, threads, one_thread, seed):
+    """blas.matmul, rows shared among threads however small the product
+    (or, one_thread, on the calling thread with BLAS held to one), on
+    operands laid out by rows or by columns, their rows (wide) or columns
+    (tall) further apart than their length, or neither one entry apart
+    (strided: copied first)."""
     rng = np.random.default_rng(seed)
 
     def laid_out(shape, layout):
@@ -135,6 +136,8 @@ def test_products_on_threads_equal_numpy(m, k, n, layouts, dtype, threads, seed)
     a, b = laid_out((m, k), layouts[0]), laid_out((k, n), layouts[1])
     with pytest.MonkeyPatch.context() as patch:
         take_route(patch, "threads")
+        if one_thread:
+            patch.setattr(blas, "THREAD_WORK", m * n * k + 1)
         ours = blas.matmul(a, b, threads)
     assert ours.dtype == dtype and ours.shape == (m, n)
     theirs = a.astype(np.float64) @ b.astype(np.float64)

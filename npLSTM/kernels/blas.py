@@ -67,18 +67,28 @@ def threads():
 
 
 @contextlib.contextmanager
-def on_threads(n):
-    """Inside, n of Numba's threads, each calling BLAS for itself, BLAS at
-    one thread (on more, two threads' calls would queue for its threads);
-    both settings as before after."""
-    numba_before, blas_before = numba.get_num_threads(), _THREADS[0]()
-    numba.set_num_threads(n)
+def one_blas_thread():
+    """BLAS at one thread inside, at its setting before after."""
+    before = _THREADS[0]()
     _THREADS[1](1)
     try:
         yield
     finally:
-        _THREADS[1](blas_before)
-        numba.set_num_threads(numba_before)
+        _THREADS[1](before)
+
+
+@contextlib.contextmanager
+def on_threads(n):
+    """Inside, n of Numba's threads, each calling BLAS for itself, BLAS at
+    one thread (on more, two threads' calls queue for its threads: a
+    product took 9 ms instead of 0.1); both settings as before after."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        with one_blas_thread():
+            yield
+    finally:
+        numba.set_num_threads(before)
 
 
 @intrinsic
@@ -130,6 +140,13 @@ def address(a, offset):
 # forward+backward with a Dense head took 185 ms against 129 when the
 # head's products left BLAS's threads spinning.
 ONE_THREAD_WORK = 65536 * 4
+# Each thread's least share of a product worth starting threads for; less,
+# and the product runs on the calling thread, BLAS held to one thread.
+# Float32 on 2 cores, the rows on two threads against NumPy's product on
+# one: (42, 150, 100) 105 us against 44, (640, 256, 10) 380 against 123
+# (an encoder-decoder's Dense head took 3 ms a product beside an LSTM
+# whose BLAS threads were spinning); (6400, 128, 1024) 13.9 ms against 26.5.
+THREAD_WORK = 4 * 2**20
 
 
 def _operand(a):
@@ -164,22 +181,28 @@ def _row_products(gemm_at, blas_int, blocks, trans_a, a_at, lda, trans_b, b_at, 
 
 
 def matmul(a, b, row_threads):
-    """a @ b for 2-D arrays a, b: its rows shared among row_threads of
-    Numba's threads (at most one a row, and the threads Numba started),
-    each calling BLAS at one thread for its own, where NumPy's call would
-    hand it to BLAS's threads (set to more than one, work above
-    ONE_THREAD_WORK), in float32 or float64 with GEMM found; else NumPy's
-    product."""
+    """a @ b for 2-D arrays a, b, where row_threads (> 1) says that npLSTM's
+    own threads run this batch: where NumPy's call would hand the product
+    to BLAS's threads (set to more than one, work above ONE_THREAD_WORK),
+    its rows go to Numba's threads instead (THREAD_WORK a thread at least,
+    at most one a row, row_threads, and the threads Numba started), each
+    calling BLAS at one thread for its own, or it runs on the calling
+    thread with BLAS at one; in float32 or float64 with GEMM found. Else
+    NumPy's product."""
     (m, k), n = a.shape, b.shape[1]
-    row_threads = min(row_threads, m, numba.config.NUMBA_NUM_THREADS)
-    if (GEMM is None or row_threads < 2 or m * n * k <= ONE_THREAD_WORK or threads() < 2
+    work = m * n * k
+    if (GEMM is None or row_threads < 2 or work <= ONE_THREAD_WORK or threads() < 2
             or a.dtype != b.dtype or a.dtype.type not in GEMM or k != b.shape[0]):
         return a @ b
+    shared = min(row_threads, m, numba.config.NUMBA_NUM_THREADS, work // THREAD_WORK)
+    if shared < 2:
+        with one_blas_thread():
+            return a @ b
     a, b = (x if _operand(x) else np.ascontiguousarray(x) for x in (a, b))
     (trans_a, lda), (trans_b, ldb) = _operand(a), _operand(b)
     c = np.empty((m, n), dtype=a.dtype)
-    blocks = np.linspace(0, m, row_threads + 1).astype(np.int64)
-    with on_threads(row_threads):
+    blocks = np.linspace(0, m, shared + 1).astype(np.int64)
+    with on_threads(shared):
         _row_products(GEMM[a.dtype.type], BLAS_INT, blocks, trans_a, np.int64(a.ctypes.data), lda,
                       trans_b, np.int64(b.ctypes.data), ldb, k, c)
     return c
