@@ -147,16 +147,29 @@ def test_products_on_threads_equal_numpy(m, k, n, layouts, dtype, threads, one_t
 
 def test_threads_are_set_back_after_a_product_on_threads():
     """BLAS at one thread and Numba's threads only while a product runs on
-    them, both as before after, an error inside too."""
+    them, both as before after, an error inside too; holds that overlap
+    (as two Python threads' may) put BLAS back when the last ends."""
     if blas.GEMM is None:
         pytest.skip("NumPy's BLAS here is not an OpenBLAS npLSTM finds")
-    before = (blas.threads(), numba.get_num_threads())
-    with blas.on_threads(1):
-        assert blas.threads() == 1 and numba.get_num_threads() == 1
-    with pytest.raises(ZeroDivisionError):
+    blas_before = nl.blas_threads()
+    nl.set_blas_threads(2)
+    try:
+        before = (2, numba.get_num_threads())
         with blas.on_threads(1):
-            1 / 0
-    assert (blas.threads(), numba.get_num_threads()) == before
+            assert blas.threads() == 1 and numba.get_num_threads() == 1
+        with pytest.raises(ZeroDivisionError):
+            with blas.on_threads(1):
+                1 / 0
+        assert (blas.threads(), numba.get_num_threads()) == before
+        first, second = blas.one_blas_thread(), blas.one_blas_thread()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)            # the first to start ends first
+        assert blas.threads() == 1
+        second.__exit__(None, None, None)
+        assert blas.threads() == 2
+    finally:
+        nl.set_blas_threads(blas_before)
 
 
 @pytest.mark.parametrize("route", ROUTES)

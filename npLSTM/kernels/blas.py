@@ -15,6 +15,7 @@ and the large path and the products keep calling BLAS from Python.
 """
 import contextlib
 import ctypes
+import threading
 
 import numba
 import numpy as np
@@ -66,15 +67,28 @@ def threads():
     return 1 if _THREADS is None else _THREADS[0]()
 
 
+# How many holds of one_blas_thread are open, and BLAS's setting before the
+# first: Python threads may hold it at once, and leave in any order.
+_holds = {"open": 0, "before": None}
+_holds_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def one_blas_thread():
-    """BLAS at one thread inside, at its setting before after."""
-    before = _THREADS[0]()
-    _THREADS[1](1)
+    """BLAS at one thread inside; its setting before put back when the last
+    hold open, of any Python thread, ends."""
+    with _holds_lock:
+        if _holds["open"] == 0:
+            _holds["before"] = _THREADS[0]()
+            _THREADS[1](1)
+        _holds["open"] += 1
     try:
         yield
     finally:
-        _THREADS[1](before)
+        with _holds_lock:
+            _holds["open"] -= 1
+            if _holds["open"] == 0:
+                _THREADS[1](_holds["before"])
 
 
 @contextlib.contextmanager
