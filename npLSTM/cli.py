@@ -279,14 +279,14 @@ def build_parser():
         p.add_argument("--json", action="store_true",
                        help="end the output with one line of JSON holding the results")
         p.add_argument("--blas-threads", type=int, default=None, metavar="N",
-                       help="threads for NumPy's BLAS, and for the larger layers' batches "
-                            "at 16 rows a thread or more (default: one per core; sweep: the "
+                       help="threads for NumPy's BLAS, and for the LSTM loops on batches "
+                            "of 16 rows a thread or more (default: one per core; sweep: the "
                             "cores shared among the jobs). Fewer can be faster on a busy "
                             "machine")
         p.add_argument("--loop-threads", type=int, default=None, metavar="N",
-                       help="threads sharing out a batch's rows in the LSTM loops and, "
-                            "at any batch, in the larger layers, each calling BLAS for its "
-                            "rows there (default: 1)")
+                       help="threads sharing out a batch's rows in the LSTM loops at any "
+                            "batch, each calling BLAS for its rows in the larger layers "
+                            "(default: 1, the loops' threads then set by --blas-threads)")
 
     run = sub.add_parser(
         "run", help="train and evaluate a task, printing the tutorial's output",

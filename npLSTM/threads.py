@@ -7,26 +7,26 @@ product wait for each other while the others' processes hold the cores
 faster than two). threadpoolctl does the setting, on every BLAS library
 NumPy loaded.
 
-The larger layers (kernels.jit.compiled_loop says which) share a batch's
-rows among as many of Numba's threads as BLAS may use, where each thread
-gets 16 rows or more (jit.MIN_THREAD_ROWS); each thread calls BLAS for
-its own rows, at one thread, from compiled code (kernels.blas, where
-NumPy's BLAS is an OpenBLAS: NumPy's wheels), with no Python between the
-steps. At (64, 100, 128, 256), float32, a forward+backward ran at 76-83%
-of the GEMM rate, where BLAS's two threads per product reached 62-69%.
-The products around them (x W, the weight gradients, a Dense head's) go
-on the same threads, so that BLAS's own threads, which spin for about
-0.1 s after a product waiting for more, never hold the cores those need.
+The LSTM loops share a batch's rows among as many of Numba's threads as
+BLAS may use, where each thread gets 16 rows or more
+(jit.MIN_THREAD_ROWS). In the larger layers (kernels.jit.compiled_loop
+says which) each thread calls BLAS for its own rows, at one thread, from
+compiled code (kernels.blas, where NumPy's BLAS is an OpenBLAS: NumPy's
+wheels), with no Python between the steps: at (64, 100, 128, 256),
+float32, a forward+backward ran at 76-83% of the GEMM rate, where BLAS's
+two threads per product reached 62-69%. The products around them (x W,
+the weight gradients, a Dense head's) stay off BLAS's own threads too,
+which spin for about 0.1 s after a product waiting for more, on the cores
+the loops need. Smaller batches run the loops on the calling thread and
+hand the products to BLAS's threads.
 
-The compiled loops of the smaller layers run on the calling thread unless
-set_loop_threads gives them more: then their rows are shared out among
-Numba's threads (the adding task's loops 1.9x faster with two), and the
-larger layers take that many threads at any batch. Rows are independent:
-the loop threads do not change the compiled loops' results. The number of
-threads of the larger layers changes the last bits of their dU and db,
-summed per block of rows, and OpenBLAS's float32 products change in
-their last bits with its thread count. The same settings and seed give
-the same bits.
+set_loop_threads(n) shares the rows among n threads at any batch instead
+(the adding task's loops, 16 rows, 1.9x faster with two). Rows are
+independent: the threads do not change the compiled loops' results. The
+number of threads of the larger layers changes the last bits of their dU
+and db, summed per block of rows, and OpenBLAS's float32 products change
+in their last bits with its thread count. The same settings and seed
+give the same bits.
 """
 import numba
 import threadpoolctl
@@ -37,7 +37,7 @@ from .layers.base import positive_int
 
 def set_blas_threads(n):
     """Let BLAS use n threads from now on (n >= 1; more than the cores gains
-    nothing), and the larger layers as many for batches of 16 rows a thread."""
+    nothing), and the LSTM loops as many on batches of 16 rows a thread."""
     n = positive_int(n, "the number of BLAS threads")
     threadpoolctl.threadpool_limits(n, user_api="blas")
 
@@ -50,9 +50,9 @@ def blas_threads():
 
 def set_loop_threads(n):
     """Share the rows of a batch in the LSTM loops among n threads from now
-    on, and in the larger layers at any batch (1: the calling thread only
-    in the loops, the default; at most the threads Numba started, one per
-    core unless NUMBA_NUM_THREADS says otherwise)."""
+    on, at any batch (1, the default: as many as BLAS's threads on batches
+    of 16 rows a thread, else the calling thread; at most the threads Numba
+    started, one per core unless NUMBA_NUM_THREADS says otherwise)."""
     n = positive_int(n, "the number of loop threads")
     most = numba.config.NUMBA_NUM_THREADS
     if n > most:

@@ -80,17 +80,19 @@ def test_the_tasks_sizes_take_the_measured_paths():
 
 
 def test_rows_go_on_threads_as_measured(monkeypatch):
-    """The large path cuts a batch into a block of rows per thread, each
-    calling BLAS itself (where NumPy's BLAS is an OpenBLAS npLSTM finds:
-    NumPy's wheels): by default as many threads as BLAS's, where each gets
-    jit.MIN_THREAD_ROWS rows; with loop threads, that many, a row each at
-    least; never more than Numba started."""
+    """A batch's rows go on threads (_row_threads: the compiled loops' rows,
+    the products'), and the large path cuts it into a block of rows per
+    thread, each calling BLAS itself (where NumPy's BLAS is an OpenBLAS
+    npLSTM finds: NumPy's wheels): by default as many threads as BLAS's,
+    where each gets jit.MIN_THREAD_ROWS rows; with loop threads, that many,
+    a row each at least; never more than Numba started."""
     if blas.GEMM is None:
         pytest.skip("NumPy's BLAS here is not an OpenBLAS npLSTM finds: the large path "
                     "calls it from Python")
     rows = jit.MIN_THREAD_ROWS
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 4)
     monkeypatch.setattr(blas, "threads", lambda: 2)
+    assert [jit._row_threads(B) for B in (1, 2 * rows - 1, 2 * rows, 1000)] == [1, 1, 2, 2]
     assert jit._row_blocks(64, 256).tolist() == [0, 32, 64]
     assert jit._row_blocks(2 * rows, 256).tolist() == [0, rows, 2 * rows]
     assert jit._row_blocks(2 * rows - 1, 256) is None       # fewer rows a thread: BLAS's threads

@@ -76,7 +76,11 @@ _holds_lock = threading.Lock()
 @contextlib.contextmanager
 def one_blas_thread():
     """BLAS at one thread inside; its setting before put back when the last
-    hold open, of any Python thread, ends."""
+    hold open, of any Python thread, ends. Nothing to hold where
+    npLSTM found no OpenBLAS (it then calls no BLAS from threads)."""
+    if _THREADS is None:
+        yield
+        return
     with _holds_lock:
         if _holds["open"] == 0:
             _holds["before"] = _THREADS[0]()

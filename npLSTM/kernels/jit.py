@@ -57,13 +57,11 @@ TINY_UNITS = 16       # the compiled loop at any batch
 SMALL_GRAD_WORK = 40_000
 
 
-# How many of Numba's threads share out the rows of a compiled loop (set by
-# npLSTM.set_loop_threads; 1 keeps the loops on the calling thread). At the
-# adding task's (16, 1050, 32), float32, with BLAS at one thread, two threads
-# take the forward loop from 24 ms to 12 and the backward from 14 to 7.5;
-# beside BLAS at two threads, whose idle threads spin waiting for work, a
-# training step took 60-80 ms against 47 serial. Rows are independent, so
-# the results are the same bit for bit.
+# How many of Numba's threads share out the rows of a batch at any size (set
+# by npLSTM.set_loop_threads; 1: as _row_threads decides). At the adding
+# task's (16, 1050, 32), float32, two threads take the forward loop from 24
+# ms to 12 and the backward from 14 to 7.5. Rows are independent, so the
+# compiled loops' results are the same bit for bit.
 loop_threads = 1
 
 
@@ -72,23 +70,23 @@ def compiled_loop(B, H):
     return H <= TINY_UNITS or (H <= SMALL_UNITS and B * H <= SMALL_WORK)
 
 
-def _threaded(B):
-    """Whether a compiled loop over B rows shares them among threads."""
-    return loop_threads > 1 and B > 1
-
-
 # Where the batch's rows go on npLSTM's own threads by default: with at
 # least 16 rows a thread (the large path's per-step products are then big
 # enough to run well on one BLAS thread each). Float32 forward+backward,
 # rows on 2 threads against BLAS's 2 threads per product: at (B, T, D, H) =
 # (64, 100, 128, 256) 126 ms against 148, (32, 100, 128, 256) 76 against
 # 99, (16, 100, 128, 256) 53 against 52, (21, 5, 100, 150) 2.8 against 1.8.
+# The compiled loops, against the calling thread alone: (32, 100, 32, 16)
+# 1.8 ms against 2.8, (256, 100, 32, 16) 12.4 against 19.2, (64, 1000, 2,
+# 16) 32 against 51 (float64 1.4-1.5x alike); (32, 5, 32, 16) 0.21 against
+# 0.23.
 MIN_THREAD_ROWS = 16
 
 
 def _row_threads(B):
-    """The threads that share a batch of B rows in the large path and in the
-    products around it (1: none, BLAS's own threads take the products):
+    """The threads that share a batch of B rows in the LSTM loops, both
+    shapes, and in the products around them (1: none, the loops run on the
+    calling thread and BLAS's own threads take the products):
     the loop threads when set above 1, else BLAS's threads while each gets
     MIN_THREAD_ROWS rows; at most a thread a row, and the threads Numba
     started. On npLSTM's threads, BLAS's own idle threads are never left
@@ -823,8 +821,12 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty((B, T, H), dtype=X.dtype)
     if compiled_loop(B, H):
-        loop = _forward_loop_threaded if _threaded(B) else _forward_loop
-        loop(XW, b, h0, c0, U, keep, gates, cs, hs)
+        threads = _row_threads(B)
+        if threads > 1:
+            with blas.on_threads(threads):
+                _forward_loop_threaded(XW, b, h0, c0, U, keep, gates, cs, hs)
+        else:
+            _forward_loop(XW, b, h0, c0, U, keep, gates, cs, hs)
     else:
         # z is the one buffer of every step's product (a new array per step
         # cost page faults).
@@ -855,8 +857,13 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
     U = np.ascontiguousarray(U)
     if compiled_loop(*h0.shape):
         dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
-        loop = _backward_loop_threaded if _threaded(B) else _backward_loop
-        loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, keep, dZ, dh0, dc0)
+        threads = _row_threads(B)
+        if threads > 1:
+            with blas.on_threads(threads):
+                _backward_loop_threaded(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, keep, dZ,
+                                        dh0, dc0)
+        else:
+            _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, keep, dZ, dh0, dc0)
         return lstm_weight_grads(dZ, X, h0, hs, W, with_dX) + (dh0, dc0)
     # dc is updated in place; dh and dh_prev are two buffers, swapped each step
     dh, dh_prev, dc = dh_T.copy(), np.empty_like(dh_T), dc_T
