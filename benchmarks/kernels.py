@@ -40,6 +40,8 @@ from npLSTM.kernels import jit
 
 SIZES = [(1, 1, 5, 20), (7, 5, 100, 20), (21, 5, 100, 150), (64, 100, 128, 256),
          (64, 100, 256, 512)]
+CROSSOVER_SIZES = [(B, T, 32, H) for T in (5, 100, 1000) for B in (1, 4, 16, 64, 256)
+                   for H in (16, 32, 64, 128) if B * T * H <= 64 * 100 * 128]
 
 
 def round_times(contenders, rounds, block_seconds=0.02):
@@ -143,7 +145,7 @@ def table(args):
               "and % of GEMM are medians, beside them the middle half of the rounds' own %.")
         print(f"{'B,T,D,H':>18} {'step':>6} {'numba ms':>9} {'numpy ms':>9} {'torch ms':>9} "
               f"{'torch/numba':>11} {'GEMM GF/s':>9} {'numba GF/s: % of GEMM':>24}")
-        for size in args.size:
+        for size in args.size or SIZES:
             B, T, D, H = size
             flops = 3 * 2 * T * B * 4 * H * (D + H)
             for train in (False, True):
@@ -185,8 +187,7 @@ def crossover(args):
         for dtype in args.dtype:
             print(f"\n{dtype}\n{'B':>4} {'T':>5} {'H':>4} {'compiled loop ms':>17} "
                   f"{'large path ms':>17}  faster  {'rule says':>13}")
-            for size in [(B, T, 32, H) for T in (5, 100, 1000) for B in (1, 4, 16, 64, 256)
-                         for H in (16, 32, 64, 128) if B * T * H <= 64 * 100 * 128]:
+            for size in args.size or CROSSOVER_SIZES:
                 B, T, _, H = size
                 t = median_times({
                     "compiled loop": forced(npLSTM_step(size, dtype, "numba", False), True),
@@ -273,13 +274,14 @@ def main():
     parser.add_argument("--fused", action="store_true",
                         help="where compiling the whole training step stops winning")
     parser.add_argument("--size", type=size_arg, action="append", metavar="B,T,D,H",
-                        help="a size to time (repeatable; default: the five of the table)")
+                        help="a size to time (repeatable; default: the five of the table, "
+                             "or the crossover's grid)")
     parser.add_argument("--dtype", choices=("float32", "float64"), action="append",
                         help="a precision to time (repeatable; default: both)")
     parser.add_argument("--rounds", type=int,
                         help="rounds per figure (default: table 15, crossover 11; --quick 5)")
     args = parser.parse_args()
-    args.size, args.dtype = args.size or SIZES, args.dtype or ["float32", "float64"]
+    args.dtype = args.dtype or ["float32", "float64"]
     (crossover if args.crossover else startup if args.startup else fused if args.fused
      else table)(args)
 
