@@ -345,6 +345,16 @@ def _threaded_build(rows, flags):
     return njit(parallel=True, **flags)(copy)
 
 
+def _run_loop(serial, threaded, B, *args):
+    """A compiled loop over a batch of B rows: its threaded build on the
+    threads of _row_threads(B), else the serial one on the calling thread."""
+    threads = _row_threads(B)
+    if threads < 2:
+        return serial(*args)
+    with blas.on_threads(threads):
+        return threaded(*args)
+
+
 _forward_loop = njit(**KERNEL)(_forward_rows)
 _forward_loop_threaded = _threaded_build(_forward_rows, KERNEL)
 _backward_loop = njit(**BACKWARD)(_backward_rows)
@@ -821,12 +831,8 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty((B, T, H), dtype=X.dtype)
     if compiled_loop(B, H):
-        threads = _row_threads(B)
-        if threads > 1:
-            with blas.on_threads(threads):
-                _forward_loop_threaded(XW, b, h0, c0, U, keep, gates, cs, hs)
-        else:
-            _forward_loop(XW, b, h0, c0, U, keep, gates, cs, hs)
+        _run_loop(_forward_loop, _forward_loop_threaded, B, XW, b, h0, c0, U, keep, gates, cs,
+                  hs)
     else:
         # z is the one buffer of every step's product (a new array per step
         # cost page faults).
@@ -857,13 +863,8 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
     U = np.ascontiguousarray(U)
     if compiled_loop(*h0.shape):
         dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
-        threads = _row_threads(B)
-        if threads > 1:
-            with blas.on_threads(threads):
-                _backward_loop_threaded(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, keep, dZ,
-                                        dh0, dc0)
-        else:
-            _backward_loop(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, keep, dZ, dh0, dc0)
+        _run_loop(_backward_loop, _backward_loop_threaded, B, dhs, has_dhs, dh_T, dc_T, gates,
+                  cs, c0, U, keep, dZ, dh0, dc0)
         return lstm_weight_grads(dZ, X, h0, hs, W, with_dX) + (dh0, dc0)
     # dc is updated in place; dh and dh_prev are two buffers, swapped each step
     dh, dh_prev, dc = dh_T.copy(), np.empty_like(dh_T), dc_T
