@@ -505,6 +505,13 @@ def _weight_blocks(gemm_at, blas_int, blocks, with_dX, dZ, X, h0, hs, W, dX, dW_
              address(dZ, lo * T * H4), T * H4, one, address(dU_parts, k * H * H4), H4, blas_int)
 
 
+def _run_blocks(kernel, blocks, dtype, *args):
+    """One of the block kernels above over its blocks of rows, a thread a
+    block, with BLAS's gemm of precision dtype."""
+    with blas.on_threads(len(blocks) - 1):
+        kernel(blas.GEMM[dtype.type], blas.BLAS_INT, blocks, *args)
+
+
 # Dense ----------------------------------------------------------------------------------
 # BLAS-bound: NumPy's products as reference.py, their rows on npLSTM's
 # threads where large (_matmul).
@@ -780,9 +787,8 @@ def _weight_products_blocks(blocks, dZ, X, h0, hs, W, with_dX):
     dX = np.empty_like(X) if with_dX else X          # without dX, X stands in, unwritten
     dW = np.empty((len(blocks) - 1, D, H4), dtype=X.dtype)
     dU = np.empty((len(blocks) - 1, H4 // 4, H4), dtype=X.dtype)
-    with blas.on_threads(len(blocks) - 1):
-        _weight_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, with_dX, dZ, X, h0, hs, W,
-                       dX, dW, dU, np.empty_like(h0))
+    _run_blocks(_weight_blocks, blocks, X.dtype, with_dX, dZ, X, h0, hs, W, dX, dW, dU,
+                np.empty_like(h0))
     return (dX if with_dX else None), dW.sum(axis=0), dU.sum(axis=0)
 
 
@@ -839,9 +845,8 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
         z = np.empty((B, 4 * H), dtype=X.dtype)
         if blocks is not None:
             X, W, U = (np.ascontiguousarray(a) for a in (X, W, U))
-            with blas.on_threads(len(blocks) - 1):
-                _forward_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, X, W, U, b, h0,
-                                c0, keep, XW, gates, cs, hs, z)
+            _run_blocks(_forward_blocks, blocks, X.dtype, X, W, U, b, h0, c0, keep, XW, gates, cs,
+                        hs, z)
         else:
             # hs[:, t - 1] is a strided view (rows T steps apart) that BLAS
             # reads in place, and the gate kernel takes whole arrays and t.
@@ -871,9 +876,8 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
     blocks = _row_blocks(*h0.shape)
     if blocks is not None:
         db = np.zeros((len(blocks) - 1, gates.shape[2]), dtype=X.dtype)    # a row per block
-        with blas.on_threads(len(blocks) - 1):
-            _backward_blocks(blas.GEMM[X.dtype.type], blas.BLAS_INT, blocks, dhs, has_dhs, dh,
-                             dh_prev, dc, gates, cs, c0, keep, U, dZ, db)
+        _run_blocks(_backward_blocks, blocks, X.dtype, dhs, has_dhs, dh, dh_prev, dc, gates, cs,
+                    c0, keep, U, dZ, db)
         dh = dh if T % 2 == 0 else dh_prev
         return _weight_products_blocks(blocks, dZ, X, h0, hs, W, with_dX) + (db.sum(axis=0), dh, dc)
     db = np.zeros(gates.shape[2], dtype=X.dtype)
