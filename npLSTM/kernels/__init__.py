@@ -4,6 +4,7 @@ same functions and signatures:
     numpy  reference.py, readable NumPy with the equations: the book
     numba  jit.py, the LSTM loops compiled with Numba, held equal to it
 """
+from . import cache  # noqa: F401  (first: where Numba keeps the compiled kernels)
 from . import jit, reference
 
 BACKENDS = {"numba": jit, "numpy": reference}
