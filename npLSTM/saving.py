@@ -14,7 +14,7 @@ from a file is bit-identical to training that never stopped.
 """
 import json
 import os
-import tempfile
+import uuid
 import zipfile
 
 import numpy as np
@@ -57,7 +57,10 @@ def save_model(model, path):
     }
     arrays["config"] = np.array(json.dumps(config))
     directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".npLSTM-", suffix=".npz")
+    # A new file of our own beside the target, made with the usual mode so
+    # that the umask applies (tempfile.mkstemp would make it 0600).
+    temporary = os.path.join(directory, f".npLSTM-{uuid.uuid4().hex}.npz")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as f:
             np.savez(f, **arrays)

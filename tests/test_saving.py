@@ -77,6 +77,16 @@ def test_a_crash_mid_save_leaves_the_last_good_file(tmp_path, monkeypatch):
     nl.load_model(path)
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_saved_file_gets_the_mode_the_umask_gives_every_new_file(tmp_path, umask):
+    before = os.umask(umask)
+    try:
+        encoder_decoder().save(tmp_path / "m.npz")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 @pytest.mark.parametrize("make,message", [
     (lambda p: p.write_bytes(b"not a model"), "not an .npz"),
     (lambda p: p.write_bytes(b""), "not an .npz"),
