@@ -11,6 +11,7 @@ import numpy as np
 
 import npLSTM as nl
 from npLSTM.data import one_hot_decode, random_sequence, windows
+from npLSTM.tasks.echo import ECHO
 
 length, n_in, n_out, alphabet, batch_size = 25, 5, 5, 100, 7
 rng = np.random.default_rng(0)
@@ -42,3 +43,9 @@ yhat = model.predict_classes(X, batch_size=batch_size)
 for expected, predicted in zip(one_hot_decode(y), yhat):
     print("Expected:", expected.tolist(), "Predicted", predicted.tolist())
 print(f"Accuracy: {accuracy:.2%}")
+wrong = int((one_hot_decode(y) != yhat).sum())
+if wrong:
+    print(f"Not solved: {wrong} of the {yhat.size} symbols of this fresh sequence wrong.")
+    print("\n".join(ECHO.advice("tutorial" if epochs == 500 else f"tutorial, epochs={epochs}")))
+else:
+    print(f"Solved: all {yhat.size} symbols of this fresh sequence are right.")

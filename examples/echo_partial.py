@@ -12,6 +12,7 @@ import numpy as np
 
 import npLSTM as nl
 from npLSTM.data import one_hot_decode, random_sequence, windows
+from npLSTM.tasks.echo import ECHO_PARTIAL
 
 length, n_in, n_out, alphabet, batch_size = 25, 5, 2, 100, 21
 rng = np.random.default_rng(0)
@@ -43,3 +44,9 @@ yhat = model.predict_classes(X, batch_size=batch_size)
 for expected, predicted in zip(one_hot_decode(y), yhat):
     print("Expected:", expected.tolist(), "Predicted", predicted.tolist())
 print(f"Accuracy: {accuracy:.2%}")
+wrong = int((one_hot_decode(y) != yhat).sum())
+if wrong:
+    print(f"Not solved: {wrong} of the {yhat.size} symbols of this fresh sequence wrong.")
+    print("\n".join(ECHO_PARTIAL.advice("tutorial" if epochs == 5000 else f"tutorial, epochs={epochs}")))
+else:
+    print(f"Solved: all {yhat.size} symbols of this fresh sequence are right.")

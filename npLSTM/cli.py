@@ -1,18 +1,21 @@
 """The `nplstm` command: run the reference tasks, sweep them over seeds,
 look inside a trained model."""
 import argparse
+import dataclasses
 import json
 import os
+import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import numpy as np
 
 from . import tasks
 from .threads import set_blas_threads, set_loop_threads
-from .tasks.common import apply_overrides
+from .tasks.common import Progress, apply_overrides
+
+INTERRUPTED = 130          # the exit status of a program stopped by Ctrl-C (128 + SIGINT)
 
 
 def parse_sets(pairs):
@@ -26,15 +29,24 @@ def parse_sets(pairs):
     return overrides
 
 
+def config_label(name, base, settings):
+    """The configuration's name, then the settings that differ from it:
+    "tutorial", "tutorial, epochs=100"."""
+    changed = [f"{key}={value}" for key, value in dataclasses.asdict(settings).items()
+               if getattr(base, key) != value]
+    return ", ".join([name] + changed)
+
+
 def settings_for(task, args):
-    """The task's settings: the chosen config, then --epochs and --set."""
+    """The task's settings: the chosen config, then --epochs and --set; and
+    their label."""
     overrides = parse_sets(args.set)
     for name in ("epochs", "p", "q", "T"):
         if getattr(args, name) is not None:
             overrides[name] = str(getattr(args, name))
-    settings = apply_overrides(task.configs[args.config], overrides)
-    label = args.config if settings == task.configs[args.config] else "custom"
-    return settings, label
+    base = task.configs[args.config]
+    settings = apply_overrides(base, overrides)
+    return settings, config_label(args.config, base, settings)
 
 
 def require_plotting(args):
@@ -47,24 +59,59 @@ def require_plotting(args):
             raise ValueError(f"--plot: {error}") from None
 
 
+def say_if_compiling(args, workers=0):
+    """Before a first run, say that the wait is Numba compiling, once."""
+    from .kernels.cache import kernel_cache_folder, kernels_compiled
+    if getattr(args, "quiet", False) or kernels_compiled():
+        return
+    who = f"each of the {workers} workers compiles" if workers > 1 else "npLSTM compiles"
+    print(f"{who} its kernels for this machine first: about 10-20 s, once (later runs "
+          f"load them from {kernel_cache_folder()})", file=sys.stderr, flush=True)
+
+
+class ProgressBar(Progress):
+    """A tqdm bar over the epochs, from the moment training starts (after
+    compiling, so its clock and estimate time training only)."""
+
+    def __init__(self, task):
+        self.task, self.bar = task, None
+
+    def start(self, epochs):
+        from tqdm import tqdm
+        self.bar = tqdm(total=epochs, desc=self.task, unit="epoch", file=sys.stderr)
+
+    def epoch(self, epoch, loss, accuracy):
+        self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}", refresh=False)
+        self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
 def train_one(task, args, quiet):
     """Train and evaluate the task as the arguments say: (Result, model)."""
     settings, label = settings_for(task, args)
-    bar = None
-    on_epoch = None
-    if not quiet:
-        from tqdm import tqdm
-        bar = tqdm(total=settings.epochs, desc=task.name, unit="epoch", file=sys.stderr)
-
-        def on_epoch(epoch, loss, accuracy):
-            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}", refresh=False)
-            bar.update(1)
+    say_if_compiling(args)
+    progress = None if quiet else ProgressBar(task.name)
     try:
         return task.train(settings, seed=args.seed, dtype=args.dtype, config=label,
-                          on_epoch=on_epoch)
+                          progress=progress)
     finally:
-        if bar is not None:
-            bar.close()
+        if progress is not None:
+            progress.close()
+
+
+def report(task, result, args):
+    """The tutorial's printout (unless --quiet), the summary line, and plain
+    words when the task was not solved or training was interrupted."""
+    if not args.quiet:
+        print("\n".join(result.report))
+    print(result.summary())
+    if not result.solved and not args.quiet:
+        print("\n".join(["Not solved."] + task.advice(result.config)))
+    if result.interrupted:
+        print(f"interrupted after {result.epochs_done} epochs ({result.updates} updates)")
 
 
 def command_run(args):
@@ -74,14 +121,15 @@ def command_run(args):
         raise ValueError("--save keeps one model: name one task, not 'all'")
     results = []
     for name in names:
-        result, model = train_one(tasks.get(name), args, args.quiet or args.json)
-        if not args.quiet:
-            print("\n".join(result.report))
-        print(result.summary())
+        task = tasks.get(name)
+        result, model = train_one(task, args, args.quiet or args.json)
+        report(task, result, args)
         results.append(result)
         if args.save:
             model.save(args.save)
             print(f"model saved to {args.save}")
+        if result.interrupted:
+            break
     if args.plot:
         from .plots import plot_history
         plot_history(results, args.plot)
@@ -89,7 +137,7 @@ def command_run(args):
     if args.json:
         payload = [r.to_json() for r in results]
         print(json.dumps(payload[0] if len(payload) == 1 else payload))
-    return 0
+    return INTERRUPTED if results[-1].interrupted else 0
 
 
 def command_inspect(args):
@@ -101,9 +149,13 @@ def command_inspect(args):
     if args.model:
         model = load_model(args.model)
         print(f"model loaded from {args.model}")
+        say_if_compiling(args)
     else:
         result, model = train_one(task, args, args.quiet or args.json)
         print(result.summary())
+        if result.interrupted:
+            print(f"interrupted after {result.epochs_done} epochs ({result.updates} updates); "
+                  "looking inside the model as it stands")
     if not (args.quiet or args.json):
         model.summary()
     # The probe sequences come from a third stream of the seed, apart from the
@@ -130,7 +182,7 @@ def command_inspect(args):
              "context_units": layer.context_units,
              "spread": [float(layer.spread[u]) for u in layer.context_units]}
             for layer in seen.layers]}))
-    return 0
+    return INTERRUPTED if not args.model and result.interrupted else 0
 
 
 def set_threads(blas, loop):
@@ -144,6 +196,35 @@ def set_threads(blas, loop):
 def _sweep_worker(task_name, settings, seed, dtype, config, blas_threads, loop_threads):
     set_threads(blas_threads, loop_threads)
     return tasks.get(task_name).run(settings, seed=seed, dtype=dtype, config=config)
+
+
+def _worker_ignores_ctrl_c():
+    """Ctrl-C in a terminal reaches every process of the group: the sweep's
+    own process stops the workers, which must not die in the middle first."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_in_workers(jobs, calls, name):
+    """_sweep_worker(*call) for each call, in `jobs` fresh (spawned) worker
+    processes, with a bar of the runs finished: (the Results in the calls'
+    order, None for those not finished, and whether Ctrl-C stopped them)."""
+    from tqdm import tqdm
+    bar = tqdm(total=len(calls), desc=name, unit="run", file=sys.stderr)
+    pool = get_context("spawn").Pool(jobs, initializer=_worker_ignores_ctrl_c)
+    pending = [pool.apply_async(_sweep_worker, call, callback=lambda _: bar.update(1))
+               for call in calls]
+    interrupted = False
+    try:
+        for job in pending:
+            job.get()                       # a worker's error stops the sweep here
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        pool.terminate()
+        pool.join()
+        bar.close()
+    return [job.get() if job.ready() and job.successful() else None
+            for job in pending], interrupted
 
 
 def parse_grid(pairs):
@@ -160,7 +241,7 @@ def parse_grid(pairs):
 
 
 def median(values):
-    return sorted(values)[len(values) // 2]
+    return sorted(values)[len(values) // 2] if values else None
 
 
 def summarize(results):
@@ -172,12 +253,39 @@ def summarize(results):
 def sequences_seen(results):
     """The median training sequences of the solved runs, for the tasks that count
     them (the paper's experiments), with the paper's figure; or None."""
-    if "sequences" not in results[0].extra:
+    if not results or "sequences" not in results[0].extra:
         return None
     solved = [r.extra["sequences"] for r in results if r.solved]
     paper = results[0].extra["paper_sequences"]
     within = None if paper is None else sum(seen <= paper for seen in solved)
-    return (median(solved) if solved else None, within, paper)
+    return (median(solved), within, paper)
+
+
+def print_sweep(variants, rows):
+    """The table of a sweep: one line per seed, or per setting of a grid;
+    rows holds each variant's finished Results."""
+    counts = any("sequences" in r.extra for row in rows for r in row)   # the paper's tasks
+    if len(variants) == 1:
+        print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}"
+              + (f" {'sequences':>10} {'quick checks':>12} {'full tests':>10}" if counts else ""))
+        for r in rows[0]:
+            print(f"{r.seed:>6} {r.accuracy:>9.2%} {str(r.solved):>7} {r.updates:>8} "
+                  f"{r.train_seconds:>8.2f}"
+                  + (f" {r.extra['sequences']:>10} {r.extra['quick_checks']:>12} "
+                     f"{r.extra['full_tests']:>10}" if counts else ""))
+        return
+    width = max(len(" ".join(f"{k}={v}" for k, v in o.items())) for o, _ in variants)
+    print(f"{'setting':<{width}} {'solved':>9} {'median accuracy':>16} {'median s':>9}"
+          + (f" {'median sequences':>17}" if counts else ""))
+    for (overrides, _), runs in zip(variants, rows):
+        shown = " ".join(f"{k}={v}" for k, v in overrides.items())
+        if not runs:
+            print(f"{shown:<{width}} {'0/0':>9} {'-':>16} {'-':>9}" + (f" {'-':>17}" if counts
+                                                                      else ""))
+            continue
+        solved, accuracy, seconds = summarize(runs)
+        print(f"{shown:<{width}} {f'{solved}/{len(runs)}':>9} {accuracy:>16.2%} "
+              f"{seconds:>9.2f}" + (f" {str(sequences_seen(runs)[0]):>17}" if counts else ""))
 
 
 def command_sweep(args):
@@ -185,60 +293,51 @@ def command_sweep(args):
     base, label = settings_for(task, args)
     grid = parse_grid(args.grid)
     variants = [(overrides, apply_overrides(base, overrides)) for overrides in grid]
-    if args.grid:
-        label = "custom"
     jobs = args.jobs or os.cpu_count() or 1
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
-    start = time.perf_counter()
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     # Workers start fresh (spawn) and share the cores' BLAS threads, so J
     # workers do not fight over the cores.
     loop = args.loop_threads or 1
     blas = args.blas_threads or max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        futures = [[pool.submit(_sweep_worker, task.name, settings, seed, args.dtype, label,
-                                blas, loop) for seed in seeds] for _, settings in variants]
-        results = [[f.result() for f in row] for row in futures]
+    configs = [config_label(args.config, task.configs[args.config], settings)
+               for _, settings in variants]
+    calls = [(task.name, settings, seed, args.dtype, config, blas, loop)
+             for (_, settings), config in zip(variants, configs) for seed in seeds]
+    say_if_compiling(args, workers=min(jobs, len(calls)))
+    start = time.perf_counter()
+    finished, interrupted = run_in_workers(jobs, calls, f"{task.name} sweep")
     wall = time.perf_counter() - start
+    rows = [[r for r in finished[k * len(seeds):(k + 1) * len(seeds)] if r is not None]
+            for k in range(len(variants))]
     print(f"{task.name} [{label}] {base}")
-    counts = "sequences" in results[0][0].extra          # the paper's tasks count them
-    if len(variants) == 1:
-        print(f"{'seed':>6} {'accuracy':>9} {'solved':>7} {'updates':>8} {'seconds':>8}"
-              + (f" {'sequences':>10} {'quick checks':>12} {'full tests':>10}" if counts else ""))
-        for r in results[0]:
-            print(f"{r.seed:>6} {r.accuracy:>9.2%} {str(r.solved):>7} {r.updates:>8} "
-                  f"{r.train_seconds:>8.2f}"
-                  + (f" {r.extra['sequences']:>10} {r.extra['quick_checks']:>12} "
-                     f"{r.extra['full_tests']:>10}" if counts else ""))
-    else:
-        width = max(len(" ".join(f"{k}={v}" for k, v in o.items())) for o, _ in variants)
-        print(f"{'setting':<{width}} {'solved':>9} {'median accuracy':>16} {'median s':>9}"
-              + (f" {'median sequences':>17}" if counts else ""))
-        for (overrides, _), runs in zip(variants, results):
-            solved, accuracy, seconds = summarize(runs)
-            shown = " ".join(f"{k}={v}" for k, v in overrides.items())
-            print(f"{shown:<{width}} {f'{solved}/{len(runs)}':>9} {accuracy:>16.2%} "
-                  f"{seconds:>9.2f}" + (f" {str(sequences_seen(runs)[0]):>17}" if counts else ""))
-    runs = [r for row in results for r in row]
-    solved, _, seconds = summarize(runs)
-    print(f"solved {solved}/{len(runs)} ({solved / len(runs):.0%}); median train time "
-          f"{seconds:.2f} s per seed; wall {wall:.1f} s with {jobs} jobs")
+    print_sweep(variants, rows)
+    runs = [r for row in rows for r in row]
+    if runs:
+        solved, _, seconds = summarize(runs)
+        print(f"solved {solved}/{len(runs)} ({solved / len(runs):.0%}); median train time "
+              f"{seconds:.2f} s per seed; wall {wall:.1f} s with {jobs} jobs")
     counted = sequences_seen(runs)
     if counted is not None:
         seen, within, paper = counted
         print(f"training sequences of the solved runs: median {seen}; "
               + (f"{within} solved within the paper's {paper:,}" if paper else
                  "the paper reports no figure at these sizes"))
+    if interrupted:
+        print(f"interrupted: {len(runs)} of {len(calls)} runs finished; the workers were "
+              "stopped")
     if args.json:
         records = []
-        for (overrides, _), row in zip(variants, results):
+        for (overrides, settings), config, row in zip(variants, configs, rows):
             solved, accuracy, seconds = summarize(row)
-            records.append({"task": task.name, "config": label, "grid": overrides,
-                            "settings": row[0].settings, "seeds": len(row), "solved": solved,
+            records.append({"task": task.name, "config": config, "grid": overrides,
+                            "settings": dataclasses.asdict(settings), "seeds": len(row),
+                            "solved": solved,
                             "median_sequences": (sequences_seen(row) or [None])[0],
-                            "success_rate": solved / len(row), "median_accuracy": accuracy,
-                            "median_train_seconds": seconds, "runs": [r.to_json() for r in row]})
+                            "success_rate": solved / len(row) if row else None,
+                            "median_accuracy": accuracy, "median_train_seconds": seconds,
+                            "interrupted": interrupted, "runs": [r.to_json() for r in row]})
         print(json.dumps(records[0] if len(records) == 1 else records))
-    return 0
+    return INTERRUPTED if interrupted else 0
 
 
 def build_parser():
@@ -364,6 +463,9 @@ def main(argv=None):
         return args.handler(args)
     except ValueError as error:
         parser.error(str(error))
+    except KeyboardInterrupt:               # outside training (which stops cleanly itself)
+        print("\ninterrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import kernels, losses, optimizers
+from . import interrupts, kernels, losses, optimizers
 from .kernels import jit
 from .fused_step import fused_batches_for
 from .layers import LSTM, Layer
@@ -373,6 +373,7 @@ class Sequential:
         of X (of the steps that count, under a mask)."""
         loss_sum, correct, count = 0.0, 0, 0
         for start in range(0, len(X), batch_size):
+            interrupts.step_boundary()
             rows = slice(start, start + batch_size) if order is None else \
                 order[start:start + batch_size]
             weights = None if sample_weight is None else sample_weight[rows]
@@ -394,6 +395,10 @@ class Sequential:
         Keras. verbose=1 prints one line per epoch. sample_weight, (samples,)
         or (samples, timesteps) for per-step outputs, weighs each sample's (or
         step's) loss, as in Keras: see losses.row_weights.
+
+        Ctrl-C stops it between two steps (npLSTM.interrupts): the
+        KeyboardInterrupt leaves the weights, the optimizer's state and the
+        recurrent state all as the last completed step left them.
         """
         self._require_compiled()
         X = self._as_input(X)
@@ -403,22 +408,25 @@ class Sequential:
         batch_size = self._batch_size(len(X), batch_size)
         history = History()
         fused = self._fused_batches(X, batch_size)
-        for epoch in range(epochs):
-            order = self.rng.permutation(len(X)) if shuffle else None
-            if fused:
-                _, loss, outputs = self._train_fused(fused, X, y, batch_size, order, sample_weight)
-                hits, total = _count_correct(outputs, y)
-                accuracy = hits / max(total, 1)
-            else:
-                loss, accuracy = self._run_batches(self._train_step, X, y, batch_size, order,
-                                                   sample_weight)
-            values = {"loss": loss}
-            if self.loss.is_classification:
-                values["accuracy"] = accuracy
-            history.record(epoch, **values)
-            if verbose:
-                shown = " - ".join(f"{k}: {v:.4f}" for k, v in values.items())
-                print(f"Epoch {epoch + 1}/{epochs} - {shown}")
+        with interrupts.held():
+            for epoch in range(epochs):
+                interrupts.step_boundary()
+                order = self.rng.permutation(len(X)) if shuffle else None
+                if fused:
+                    _, loss, outputs = self._train_fused(fused, X, y, batch_size, order,
+                                                         sample_weight)
+                    hits, total = _count_correct(outputs, y)
+                    accuracy = hits / max(total, 1)
+                else:
+                    loss, accuracy = self._run_batches(self._train_step, X, y, batch_size,
+                                                       order, sample_weight)
+                values = {"loss": loss}
+                if self.loss.is_classification:
+                    values["accuracy"] = accuracy
+                history.record(epoch, **values)
+                if verbose:
+                    shown = " - ".join(f"{k}: {v:.4f}" for k, v in values.items())
+                    print(f"Epoch {epoch + 1}/{epochs} - {shown}")
         return history
 
     def train_on_batch(self, X, y, sample_weight=None, return_outputs=False):
@@ -431,11 +439,13 @@ class Sequential:
         sample_weight = self._as_sample_weight(sample_weight, X)
         self._batch_size(len(X), len(X))
         fused = self._fused_batches(X, len(X))
-        if fused:
-            losses_, _, outputs = self._train_fused(fused, X, y, len(X), None, sample_weight)
-            loss = float(losses_[0])
-        else:
-            loss, outputs = self._train_step(X, y, sample_weight)
+        with interrupts.held():            # a Ctrl-C waits for the step to finish
+            if fused:
+                losses_, _, outputs = self._train_fused(fused, X, y, len(X), None,
+                                                        sample_weight)
+                loss = float(losses_[0])
+            else:
+                loss, outputs = self._train_step(X, y, sample_weight)
         return (loss, outputs) if return_outputs else loss
 
     def warm_up(self, X, y):
@@ -448,12 +458,13 @@ class Sequential:
         iterations = optimizer.iterations
         slots = None if optimizer.slots is None else \
             {name: [a.copy() for a in arrays] for name, arrays in optimizer.slots.items()}
-        try:
-            self.train_on_batch(X, y)
-        finally:
-            self._flat[...] = flat
-            self._set_states(states)
-            optimizer.iterations, optimizer.slots = iterations, slots
+        with interrupts.held():            # a Ctrl-C waits until it is undone
+            try:
+                self.train_on_batch(X, y)
+            finally:
+                self._flat[...] = flat
+                self._set_states(states)
+                optimizer.iterations, optimizer.slots = iterations, slots
 
     def predict(self, X, batch_size=None):
         """Outputs for X, batch by batch. Stateful layers advance their state."""

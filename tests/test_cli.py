@@ -1,5 +1,6 @@
 """The nplstm command, run as a user runs it."""
 import json
+import os
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ def test_run_memory_prints_the_tutorial_output_and_json():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith("X=3.0 y=0.0, yhat=")
-    assert "memory [custom] seed 0" in lines[8]
+    assert "memory [default, epochs=5] seed 0" in lines[8]
     record = json.loads(lines[-1])
     assert {"task", "seed", "epochs", "updates", "train_seconds", "accuracy", "solved"} <= set(record)
     assert (record["task"], record["epochs"], record["updates"]) == ("memory", 5, 10)
@@ -54,6 +55,8 @@ def test_sweep_over_a_grid_reports_each_combination(capsys):
     assert cli.main(["sweep", "memory", "--seeds", "2", "--jobs", "1", "--epochs", "2",
                      "--grid", "units=3,4", "--grid", "batch_size=1,2", "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("memory [default, epochs=2] Settings(") and \
+        "full_sequence=True" in lines[0] and "stateful=False" in lines[0]   # as it is built
     assert lines[1].split() == ["setting", "solved", "median", "accuracy", "median", "s"]
     assert [line.split()[:2] for line in lines[2:6]] == [
         ["units=3", "batch_size=1"], ["units=3", "batch_size=2"],
@@ -110,7 +113,7 @@ def test_run_saves_the_model_and_draws_its_curves_for_inspect(tmp_path):
 def test_inspect_trains_and_prints_the_summary_and_context_units():
     out = nplstm("inspect", "echo", "--epochs", "2", "--set", "eval_sequences=1")
     assert out.returncode == 0, out.stderr
-    assert "echo [custom] seed 0" in out.stdout and "Total params: 11,780" in out.stdout
+    assert "echo [default, epochs=2, eval_sequences=1] seed 0" in out.stdout and "Total params: 11,780" in out.stdout
     assert "sequences: window 1: " in out.stdout
 
 
@@ -124,3 +127,34 @@ def test_inspect_names_a_model_that_does_not_fit_the_task(tmp_path):
 def test_run_all_cannot_save_one_model(tmp_path):
     out = nplstm("run", "all", "--save", str(tmp_path / "m.npz"))
     assert out.returncode == 2 and "--save keeps one model" in out.stderr
+
+
+def test_a_run_that_is_not_solved_says_so_and_what_solves_it():
+    out = nplstm("run", "memory", "--config", "tutorial", "--quiet")   # seed 0: 7 of 8 right
+    assert out.stdout.startswith("memory [tutorial] seed 0: not solved")
+    out = nplstm("run", "memory", "--config", "tutorial")
+    lines = out.stdout.splitlines()
+    assert lines[8].startswith("memory [tutorial] seed 0: not solved")
+    assert lines[9:] == [
+        "Not solved.",
+        "The tutorial configuration solves memory in 9 of 20 seeds (measured with `nplstm "
+        "sweep memory --config tutorial --seeds 20`), and this seed is not one of them.",
+        "`nplstm run memory`, the default configuration, solves it in 20 of 20 seeds."]
+    changed = nplstm("run", "memory", "--config", "tutorial", "--epochs", "3").stdout
+    assert "memory [tutorial, epochs=3] seed 0: not solved" in changed
+    assert changed.splitlines()[-1].startswith("`nplstm run memory`, the default")
+    solved = nplstm("run", "memory").stdout
+    assert "SOLVED" in solved and "Not solved" not in solved
+
+
+def test_a_first_run_says_it_compiles_before_the_progress_bar_starts(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))        # an empty cache
+    first = subprocess.run([sys.executable, "-m", "npLSTM.cli", "run", "memory", "--epochs", "2"],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stderr
+    notice = first.stderr.index("npLSTM compiles its kernels for this machine first")
+    assert notice < first.stderr.index("memory:")
+    assert str(tmp_path) in first.stderr
+    again = subprocess.run([sys.executable, "-m", "npLSTM.cli", "run", "memory", "--epochs", "2"],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert "compiles" not in again.stderr and "memory:" in again.stderr

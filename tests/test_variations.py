@@ -93,16 +93,16 @@ def test_memory_takes_any_alphabet_and_gap():
     a, b = memory.sequences(settings)
     assert a.tolist() == [5, 0, 1, 2, 3, 4, 0, 1, 2, 5]
     assert b.tolist() == [6, 0, 1, 2, 3, 4, 0, 1, 2, 6]
-    X, y, weights = memory.framed(dataclasses.replace(settings, full_sequence=True),
-                                  "float64")[0]
+    X, y, weights = memory.framed(dataclasses.replace(settings, full_sequence=True,
+                                                      stateful=False), "float64")[0]
     assert X.shape == (1, 9, 7) and y.shape == (1, 9, 7) and weights.shape == (1, 9)
     result = MEMORY.run(dataclasses.replace(settings, epochs=2), seed=0)
     assert result.updates == 2 * 2 * 9 and len(result.report) == 18
 
 
 def test_memory_with_a_random_middle_judges_the_last_step_of_fresh_sequences():
-    settings = memory_settings(random_middle=True, gap=6, full_sequence=True, end_weight=5.0,
-                               eval_sequences=7)
+    settings = memory_settings(random_middle=True, gap=6, full_sequence=True, stateful=False,
+                               end_weight=5.0, eval_sequences=7)
     rng = np.random.default_rng(0)
     first, second = memory.sequences(settings, rng), memory.sequences(settings, rng)
     assert [s[0] for s in first] == [3, 4] and [s[-1] for s in first] == [3, 4]
@@ -118,7 +118,8 @@ def test_memory_with_a_random_middle_judges_the_last_step_of_fresh_sequences():
 def test_memory_stateless_and_batched_variants():
     stateless = memory.build_model(memory_settings(stateful=False), seed=0, dtype="float64")
     assert not stateless.layers[0].stateful
-    batched = memory_settings(full_sequence=True, batch_size=2, shuffle=True, epochs=3)
+    batched = memory_settings(full_sequence=True, stateful=False, batch_size=2, shuffle=True,
+                              epochs=3)
     assert MEMORY.run(batched, seed=0).updates == 3          # both sequences in one batch
     pairs = memory_settings(batch_size=2, epochs=3)
     assert MEMORY.run(pairs, seed=0).updates == 3 * 2 * 2     # 4 steps in batches of 2
@@ -128,7 +129,9 @@ def test_memory_stateless_and_batched_variants():
     (dict(alphabet=2), "alphabet of at least 3"),
     (dict(gap=0), "gap must be at least 1"),
     (dict(batch_size=3), "batch_size=3 must divide the 4 steps"),
-    (dict(full_sequence=True, batch_size=3), "batch_size=3 must divide the 2 sequences"),
+    (dict(full_sequence=True, stateful=False, batch_size=3),
+     "batch_size=3 must divide the 2 sequences"),
+    (dict(full_sequence=True), "full_sequence .* takes stateful=false"),
     (dict(end_weight=-1.0), "end_weight must not be negative"),
 ])
 def test_memory_settings_that_cannot_work_are_named(changes, message):
