@@ -389,3 +389,32 @@ def test_warm_up_compiles_a_step_and_changes_nothing(fused):
     fresh.warm_up(X[:2], y[:2])             # before any step: no slots yet, no state
     assert fresh.optimizer.slots is None and fresh.layers[0].states is None
     assert fresh.optimizer.iterations == 0
+
+
+@pytest.mark.parametrize("activation,loss", [("softmax", "categorical_crossentropy"),
+                                             ("tanh", "mse")])
+def test_time_distributed_activation_heads_train_and_their_gradients_check(activation, loss):
+    """An Activation head wrapped in TimeDistributed: fused with its loss
+    (softmax) or not (tanh), its backward takes the Layer contract's input_grad."""
+    from npLSTM import gradcheck
+    model = nl.Sequential([nl.LSTM(4, return_sequences=True, input_shape=(3, 2)),
+                           nl.TimeDistributed(nl.Dense(3)),
+                           nl.TimeDistributed(nl.Activation(activation))], seed=0)
+    model.compile(loss=loss, optimizer="adam")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5, 3, 2))
+    y = np.eye(3)[rng.integers(0, 3, (5, 3))]
+    history = model.fit(X, y, epochs=3, batch_size=5, verbose=0)
+    assert len(history.history["loss"]) == 3
+    assert gradcheck.gradcheck(model, X, y).passed(1e-7)
+
+
+def test_every_layer_keeps_the_layer_contract():
+    """forward(x, mask=None) and backward(dy, input_grad=True), as Layer declares."""
+    import inspect
+    from npLSTM.layers import LAYERS
+    for cls in LAYERS.values():
+        forward = inspect.signature(cls.forward).parameters
+        backward = inspect.signature(cls.backward).parameters
+        assert list(forward)[2:] == ["mask"] and forward["mask"].default is None, cls
+        assert list(backward)[2:] == ["input_grad"] and backward["input_grad"].default is True, cls

@@ -68,6 +68,22 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def forward(self, x, mask=None):
+        """The output for a batch x (B, ...), keeping what backward needs;
+        mask (B, T) of bool or None says which timesteps count."""
+        raise NotImplementedError
+
+    def backward(self, dy, input_grad=True):
+        """From dL/dy of the last forward: store the parameter gradients in
+        `grads` and return dL/dx (None when not input_grad, where a layer
+        with weights may skip computing it)."""
+        raise NotImplementedError
+
+    def backward_logits(self, dz, input_grad=True):
+        """backward from dL/d(logits) of a head whose activation a loss is
+        fused with (layers that have `logits`: Dense, Activation)."""
+        raise NotImplementedError(f"{type(self).__name__} has no logits for a fused loss")
+
     def output_mask(self, mask):
         """The mask of the output: the input's, for a layer that keeps the time axis."""
         return mask

@@ -83,8 +83,8 @@ class Activation(Layer):
         self._a = self.kernels.activation_forward(self.activation, x)
         return self._a
 
-    def backward(self, da):
+    def backward(self, da, input_grad=True):
         return self.kernels.activation_backward(self.activation, self._a, da)
 
-    def backward_logits(self, dz):
+    def backward_logits(self, dz, input_grad=True):
         return dz

@@ -39,5 +39,5 @@ class Masking(Layer):
     def output_mask(self, mask):
         return self._keep
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return dy * self._keep[..., None]

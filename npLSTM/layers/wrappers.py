@@ -93,7 +93,7 @@ class RepeatVector(Layer):
     def output_mask(self, mask):
         return None
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return dy.sum(axis=1)
 
 
@@ -126,5 +126,5 @@ class Reshape(Layer):
     def output_mask(self, mask):
         return None
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return dy.reshape(self._shape)
