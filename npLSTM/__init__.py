@@ -8,9 +8,8 @@
 from .layers import (LSTM, Activation, Dense, Layer, Masking, RepeatVector, Reshape,
                      TimeDistributed)
 from .losses import Loss
-from .model import Backprop, History, Sequential, TrainingDiverged
+from .model import Backprop, History, Sequential, TrainingDiverged, load_model
 from .optimizers import SGD, Adam, Optimizer
-from .saving import load_model
 from .threads import blas_threads, loop_threads, set_blas_threads, set_loop_threads
 
 __version__ = "0.1.0"

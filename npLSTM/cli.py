@@ -142,7 +142,7 @@ def command_run(args):
 
 def command_inspect(args):
     from . import inspection
-    from .saving import load_model
+    from .model import load_model
     require_plotting(args)
     task = tasks.get(args.task)
     settings, _ = settings_for(task, args)

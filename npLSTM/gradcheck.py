@@ -115,19 +115,17 @@ def gradcheck(model, X, y, *, sample_weight=None, step=5e-3, floor=1e-5, max_ent
     """
     if model.dtype != np.float64:
         raise ValueError(f"gradcheck needs a float64 model, this one is {model.dtype}")
-    result = model.backprop(X, y, sample_weight)
-    X = model._as_input(X).copy()
-    y = model._as_target(y, X)
-    sample_weight = model._as_sample_weight(sample_weight, X)
-    original_states = model._get_states()
+    result = model.backprop(X, y, sample_weight)          # checks X, y and the weights
+    X = np.array(X, dtype=np.float64)                       # a copy the checks perturb
+    original_states = model.states
     states_used = [None if s is None else tuple(a.copy() for a in s)   # the arrays
                    for s in original_states]                           # the checks perturb
     rng = np.random.default_rng(seed)
     options = dict(step=step, floor=floor, max_entries=max_entries, rng=rng)
 
     def loss():
-        model._set_states(states_used)
-        return model._evaluate_step(X, y, sample_weight)[0]
+        model.states = states_used
+        return np.ravel(model.test_on_batch(X, y, sample_weight))[0]
 
     checks = []
     grads = iter(result.grads)
@@ -152,5 +150,5 @@ def gradcheck(model, X, y, *, sample_weight=None, step=5e-3, floor=1e-5, max_ent
             for label, state, grad in zip(("h0", "c0"), states_used[n], state_grads):
                 checks.append(compare(f"layer {n} {type(layer).__name__} {label}",
                                       loss, state, grad, **options))
-    model._set_states(original_states)
+    model.states = original_states
     return GradcheckReport(checks)

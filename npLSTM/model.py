@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import interrupts, kernels, losses, optimizers
-from .kernels import jit
-from .fused_step import fused_batches_for
-from .layers import LSTM, Layer
-from .layers.base import positive_int
+from . import checks, interrupts, kernels, losses, optimizers, saving
+from .compiled_batches import compiled_batches_for
+from .layers import LSTM, Layer, from_config
 from .layers.lstm import LSTMTrace
+from .params import ParameterBuffer
 
 DTYPES = ("float32", "float64")
 
@@ -95,13 +94,14 @@ class Sequential:
         self.rng = np.random.default_rng(seed)
         self.loss = None
         self.optimizer = None
-        self._fused = None          # set by compile
+        self._compiled = None          # set by compile
         self.metrics = ()
         self.input_shape = None
+        self.parameters = None      # a ParameterBuffer once built
         first = layers[0]
         self.batch_size = first.batch_size          # fixed by batch_input_shape, or None
         if first.input_shape is not None:
-            self._build(first.input_shape)
+            self.build((self.batch_size,) + tuple(first.input_shape))
 
     # Building ---------------------------------------------------------------
 
@@ -109,27 +109,27 @@ class Sequential:
     def built(self):
         return self.input_shape is not None
 
-    def _build(self, input_shape):
+    def build(self, input_shape):
+        """Create every layer's weights for inputs of shape (batch, ...), the
+        batch None or a number (as Keras's build); done by the constructor
+        when the first layer gives its input shape, else by the first data.
+        Every parameter becomes a view of one flat vector (npLSTM.params)."""
+        if self.built:
+            raise ValueError("this model is built already")
+        batch, *sample_shape = checks.shape_tuple(input_shape, "input_shape", allow_none=True)
+        if self.batch_size is None and batch is not None and \
+                any(layer.stateful for layer in self.layers):
+            self.batch_size = batch
         if any(layer.stateful for layer in self.layers) and self.batch_size is None:
             raise ValueError(
                 "a stateful layer needs a fixed batch size: give the first layer "
                 "batch_input_shape=(batch, timesteps, features)")
-        shape = tuple(input_shape)
+        shape = tuple(sample_shape)
         for layer in self.layers:
             shape = layer.build(shape, self.rng, self.dtype, self.kernels)
-        self.input_shape = tuple(input_shape)
+        self.input_shape = tuple(sample_shape)
         self.output_shape = shape
-        # Every parameter becomes a view of one flat buffer, so the optimizer
-        # and the divergence check make one pass over one vector per step
-        # instead of one per array (most of a small model's step time).
-        self._flat = np.concatenate([p.ravel() for p in self._params()] or
-                                    [np.zeros(0, self.dtype)])
-        offset, self._segments = 0, []
-        for layer in self.layers:
-            for k, p in enumerate(layer.params):   # a wrapper shares its inner list
-                layer.params[k] = self._flat[offset:offset + p.size].reshape(p.shape)
-                self._segments.append((offset, offset + p.size))
-                offset += p.size
+        self.parameters = ParameterBuffer(self.layers, self.dtype)
 
     def compile(self, loss, optimizer="adam", metrics=None):
         """Choose the loss (a name in npLSTM.losses), the optimizer ("adam",
@@ -149,7 +149,7 @@ class Sequential:
         self.loss = loss
         self.optimizer = optimizers.get(optimizer)
         self.optimizer.kernels = self.kernels
-        self._fused = None          # whether batches take kernels/fused.py: _fused_batches
+        self._compiled = None          # whether batches take kernels/lstm_dense.py: _compiled_batches
         self.metrics = ("accuracy",) if metrics else ()
 
     # Looking inside -----------------------------------------------------------
@@ -179,7 +179,7 @@ class Sequential:
         widths = [max(len(r[k]) for r in rows) + 4 for k in range(3)]
         width = sum(widths)
         lines = [f"{cells[0]:<{widths[0]}}{cells[1]:<{widths[1]}}{cells[2]}" for cells in rows]
-        total = self._flat.size
+        total = self.parameters.size
         print_fn("\n".join(['Model: "sequential"', "_" * width, lines[0], "=" * width,
                              *lines[1:], "=" * width,
                              f"Total params: {total:,}", f"Trainable params: {total:,}",
@@ -206,74 +206,26 @@ class Sequential:
                     for field in LSTMTrace.QUANTITIES + ("initial_hidden", "initial_cell")))
                 for per_batch in zip(*batches)]
 
-    # Checking input -------------------------------------------------------------
+    # Checking input (npLSTM.checks) ------------------------------------------------
 
     def _as_input(self, X, name="X"):
-        X = _as_real_array(X, name, self.dtype)
+        X = checks.real_array(X, name, self.dtype, self.kernels)
         if not self.built:
             if X.ndim < 2:
                 raise ValueError(f"{name} must have a batch axis and per-sample axes, got shape {X.shape}")
-            self._build(X.shape[1:])
-        expected = self.input_shape
-        if X.shape[1:] != expected and (X.ndim != len(expected) + 1 or any(
-                e is not None and e != got for e, got in zip(expected, X.shape[1:]))):
-            shown = ("batch",) + tuple("any" if e is None else e for e in expected)
-            raise ValueError(f"{name} must have shape {shown}, got {X.shape}")
-        return X
+            self.build((None,) + X.shape[1:])
+        return checks.batch_input(X, self.input_shape, name)
 
-    def _as_target(self, y, X):
-        y = _as_real_array(y, "y", self.dtype)
-        expected = (len(X),) + self.output_shape
-        if y.shape != expected:
-            raise ValueError(f"y must have shape {expected} to match X and the model's output, "
-                             f"got {y.shape}")
-        loss = self.loss.name if self.loss is not None and y.size else None
-        if loss not in ("binary_crossentropy", "categorical_crossentropy"):
-            return y
-        low, high = jit.value_range(y.ravel())
-        if loss == "binary_crossentropy" and (low < 0 or high > 1):
-            raise ValueError("binary_crossentropy needs targets in [0, 1], got values from "
-                             f"{low:g} to {high:g}")
-        if loss == "categorical_crossentropy":
-            sums = y.sum(axis=-1)
-            if low < 0 or np.abs(sums - 1).max() > 1e-3:
-                raise ValueError("categorical_crossentropy needs targets that are distributions "
-                                 "over the last axis (non-negative, summing to 1, e.g. one-hot), "
-                                 f"got values from {low:g} and sums from {sums.min():g} "
-                                 f"to {sums.max():g}")
-        return y
-
-    def _as_sample_weight(self, sample_weight, X):
-        """None, or weights of shape (samples,) or (samples,) + the output's
-        steps: finite and not negative."""
-        if sample_weight is None:
-            return None
-        w = _as_real_array(sample_weight, "sample_weight", self.dtype)
-        per_step = (len(X),) + self.output_shape[:-1]
-        if w.shape not in ((len(X),), per_step):
-            raise ValueError(f"sample_weight must have shape {(len(X),)} (one weight per sample)"
-                             + (f" or {per_step} (one per output step)" if len(per_step) > 1
-                                else "") + f", got {w.shape}")
-        low = jit.value_range(w.ravel())[0] if w.size else 0.0
-        if low < 0:
-            raise ValueError(f"sample_weight must not be negative, got {low:g}")
-        return w
+    def _checked(self, X, y, sample_weight=None):
+        """X, y and the sample weights of a training or evaluating call, checked."""
+        X = self._as_input(X)
+        y = checks.targets(y, X, self.output_shape, self.loss.name if self.loss else None,
+                           self.dtype, self.kernels)
+        return X, y, checks.sample_weights(sample_weight, X, self.output_shape, self.dtype,
+                                           self.kernels)
 
     def _batch_size(self, n, batch_size):
-        """The batch size to use for n samples, checked against a fixed one."""
-        if batch_size is None:
-            batch_size = self.batch_size or min(n, 32)
-        batch_size = positive_int(batch_size, "batch_size")
-        if self.batch_size is not None:
-            if batch_size != self.batch_size:
-                raise ValueError(f"this model has a fixed batch size of {self.batch_size} "
-                                 f"(batch_input_shape), got batch_size={batch_size}")
-            if n % batch_size:
-                raise ValueError(
-                    f"{n} samples do not split into whole batches of {batch_size}: a "
-                    f"model with a fixed batch size (needed for stateful layers) "
-                    f"cannot take a last partial batch; give a multiple of {batch_size}")
-        return batch_size
+        return checks.batch_size(n, batch_size, self.batch_size)
 
     def _require_compiled(self):
         if self.loss is None:
@@ -320,40 +272,34 @@ class Sequential:
             d = backward(d) if input_grads or k > first else backward(d, input_grad=False)
         return loss, outputs, d if input_grads else None
 
-    def _grads(self):
-        return [g for layer in self.layers for g in layer.grads]
-
-    def _params(self):
-        return [p for layer in self.layers for p in layer.params]
-
-    def _fused_batches(self, X, batch_size):
-        """The compiled training of batches of X (npLSTM.fused_step), when
+    def _compiled_batches(self, X, batch_size):
+        """The compiled training of batches of X (npLSTM.compiled_batches), when
         this model and size take it; else None."""
-        if self._fused is None:                     # decided once per compile
-            self._fused = fused_batches_for(self) or False
-        return self._fused if self._fused and self._fused.takes(X, batch_size) else None
+        if self._compiled is None:                     # decided once per compile
+            self._compiled = compiled_batches_for(self) or False
+        return self._compiled if self._compiled and self._compiled.takes(X, batch_size) else None
 
-    def _train_fused(self, fused, X, y, batch_size, order=None, sample_weight=None):
+    def _train_compiled(self, batches, X, y, batch_size, order=None, sample_weight=None):
         """Every batch's step in one compiled call: (each batch's loss, their
         mean over the samples, the outputs before each update), or
         TrainingDiverged at the first step whose loss or gradients are not
         finite (the steps before it applied)."""
         self._output_mask = None
-        losses_, mean_loss, outputs, applied = fused.run(X, y, batch_size, order, sample_weight)
+        losses_, mean_loss, outputs, applied = batches.run(X, y, batch_size, order, sample_weight)
         if applied < len(losses_):
             self._diverged(losses_[applied])
         return losses_, mean_loss, outputs
 
     def _train_step(self, X, y, sample_weight=None):
-        states = self._get_states()
+        states = self.states
         # Overflow is caught just below, with a clearer message than NumPy's.
         with np.errstate(over="ignore", invalid="ignore"):
             loss, outputs, _ = self._loss_and_backward(X, y, sample_weight, input_grads=False)
-        grads = np.concatenate([g.ravel() for g in self._grads()])
-        if not (np.isfinite(loss) and jit.all_finite(grads)):
-            self._set_states(states)
+        grads = self.parameters.gradients()
+        if not (np.isfinite(loss) and self.kernels.all_finite(grads)):
+            self.states = states
             self._diverged(loss)
-        self.optimizer.step([self._flat], [grads], [self._segments])
+        self.optimizer.step([self.parameters.flat], [grads], [self.parameters.segments])
         return loss, outputs
 
     def _diverged(self, loss):
@@ -401,19 +347,17 @@ class Sequential:
         recurrent state all as the last completed step left them.
         """
         self._require_compiled()
-        X = self._as_input(X)
-        y = self._as_target(y, X)
-        sample_weight = self._as_sample_weight(sample_weight, X)
-        epochs = positive_int(epochs, "epochs")
+        X, y, sample_weight = self._checked(X, y, sample_weight)
+        epochs = checks.positive_int(epochs, "epochs")
         batch_size = self._batch_size(len(X), batch_size)
         history = History()
-        fused = self._fused_batches(X, batch_size)
+        compiled = self._compiled_batches(X, batch_size)
         with interrupts.held():
             for epoch in range(epochs):
                 interrupts.step_boundary()
                 order = self.rng.permutation(len(X)) if shuffle else None
-                if fused:
-                    _, loss, outputs = self._train_fused(fused, X, y, batch_size, order,
+                if compiled:
+                    _, loss, outputs = self._train_compiled(compiled, X, y, batch_size, order,
                                                          sample_weight)
                     hits, total = _count_correct(outputs, y)
                     accuracy = hits / max(total, 1)
@@ -434,14 +378,12 @@ class Sequential:
         and with return_outputs (loss, outputs): the model's outputs for X
         before the update, from the step's own forward pass."""
         self._require_compiled()
-        X = self._as_input(X)
-        y = self._as_target(y, X)
-        sample_weight = self._as_sample_weight(sample_weight, X)
+        X, y, sample_weight = self._checked(X, y, sample_weight)
         self._batch_size(len(X), len(X))
-        fused = self._fused_batches(X, len(X))
+        compiled = self._compiled_batches(X, len(X))
         with interrupts.held():            # a Ctrl-C waits for the step to finish
-            if fused:
-                losses_, _, outputs = self._train_fused(fused, X, y, len(X), None,
+            if compiled:
+                losses_, _, outputs = self._train_compiled(compiled, X, y, len(X), None,
                                                         sample_weight)
                 loss = float(losses_[0])
             else:
@@ -453,7 +395,7 @@ class Sequential:
         (or loads from its cache) each kernel at its first call, so a timed
         run after this times training, not compiling. Weights, optimizer
         state and recurrent states are as they were before."""
-        flat, states = self._flat.copy(), self._get_states()
+        flat, states = self.parameters.flat.copy(), self.states
         optimizer = self.optimizer
         iterations = optimizer.iterations
         slots = None if optimizer.slots is None else \
@@ -462,9 +404,22 @@ class Sequential:
             try:
                 self.train_on_batch(X, y)
             finally:
-                self._flat[...] = flat
-                self._set_states(states)
+                self.parameters.flat[...] = flat
+                self.states = states
                 optimizer.iterations, optimizer.slots = iterations, slots
+
+    def test_on_batch(self, X, y, sample_weight=None):
+        """The loss on (X, y) as one batch (and the accuracy, when compiled
+        with metrics=["accuracy"]), as Keras's test_on_batch: no update;
+        stateful layers advance their state."""
+        self._require_compiled()
+        X, y, sample_weight = self._checked(X, y, sample_weight)
+        self._batch_size(len(X), len(X))
+        loss, outputs = self._evaluate_step(X, y, sample_weight)
+        if not self.metrics:
+            return loss
+        hits, total = _count_correct(outputs, y, self._output_mask)
+        return [loss, hits / max(total, 1)]
 
     def predict(self, X, batch_size=None):
         """Outputs for X, batch by batch. Stateful layers advance their state."""
@@ -481,9 +436,7 @@ class Sequential:
         """Mean loss over X (batches weighted by size), and the accuracy too
         when compiled with metrics=["accuracy"]. Stateful layers advance."""
         self._require_compiled()
-        X = self._as_input(X)
-        y = self._as_target(y, X)
-        sample_weight = self._as_sample_weight(sample_weight, X)
+        X, y, sample_weight = self._checked(X, y, sample_weight)
         batch_size = self._batch_size(len(X), batch_size)
         loss, accuracy = self._run_batches(self._evaluate_step, X, y, batch_size,
                                            sample_weight=sample_weight)
@@ -494,16 +447,14 @@ class Sequential:
         recurrent state; no weight changes and the state is left as it was.
         Returns a Backprop (loss, grads, inputs, states)."""
         self._require_compiled()
-        X = self._as_input(X)
-        y = self._as_target(y, X)
-        sample_weight = self._as_sample_weight(sample_weight, X)
+        X, y, sample_weight = self._checked(X, y, sample_weight)
         self._batch_size(len(X), len(X))
-        states = self._get_states()
+        states = self.states
         try:
             loss, _, dX = self._loss_and_backward(X, y, sample_weight)
         finally:
-            self._set_states(states)
-        return Backprop(loss, [g.copy() for g in self._grads()], dX,
+            self.states = states
+        return Backprop(loss, [g.copy() for layer in self.layers for g in layer.grads], dX,
                         [layer.state_grads for layer in self.layers if layer.stateful])
 
     def loss_and_grads(self, X, y, sample_weight=None):
@@ -516,17 +467,17 @@ class Sequential:
     def get_weights(self):
         """Copies of every parameter, layer by layer (LSTM: kernel,
         recurrent_kernel, bias; Dense: kernel, bias), as Keras orders them."""
-        return [p.copy() for p in self._params()]
+        return [p.copy() for p in self.parameters.views] if self.built else []
 
     def set_weights(self, weights):
         """Replace every parameter; shapes must match get_weights()."""
-        params = self._params()
+        params = self.parameters.views if self.built else []
         weights = list(weights)
         if len(weights) != len(params):
             raise ValueError(f"expected {len(params)} weight arrays, got {len(weights)}")
         checked = []
         for k, (p, w) in enumerate(zip(params, weights)):
-            w = _as_real_array(w, f"weights[{k}]", self.dtype)
+            w = checks.real_array(w, f"weights[{k}]", self.dtype, self.kernels)
             if w.shape != p.shape:
                 raise ValueError(f"weights[{k}] must have shape {p.shape}, got {w.shape}")
             checked.append(w)
@@ -536,31 +487,37 @@ class Sequential:
     def save(self, path):
         """Write the model (config, weights, optimizer and recurrent state) to
         one .npz file, atomically; npLSTM.load_model(path) reads it back."""
-        from .saving import save_model
-        save_model(self, path)
+        saving.save_model(self, path)
 
     def reset_states(self):
         """Zero the recurrent state of every stateful layer."""
         for layer in self.layers:
             layer.reset_states()
 
-    def _get_states(self):
-        """Every layer's state, by reference: a forward pass replaces a state
-        with new arrays and never writes into the old ones, so this snapshot
-        stays valid to restore without copying anything."""
+    @property
+    def states(self):
+        """Every layer's carried state (None for a layer without), by
+        reference: a forward pass replaces a state with new arrays and never
+        writes into the old ones, so this snapshot stays valid to restore
+        (model.states = snapshot) without copying anything."""
         return [layer.states for layer in self.layers]
 
-    def _set_states(self, states):
+    @states.setter
+    def states(self, states):
         for layer, s in zip(self.layers, states):
             layer.states = s
 
 
-def _as_real_array(a, name, dtype):
-    """a as an array of dtype, or a clear error for non-numbers, NaN and infinity."""
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "biuf":            # bool, signed, unsigned, floating
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(dtype, copy=False)
-    if not jit.all_finite(arr.ravel()):     # compiled: 0.5 us, np.isfinite(arr).all() 3
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr
+def load_model(path):
+    """The model saved at path by Sequential.save, compiled as it was, with
+    its optimizer state and recurrent state: training it on is
+    bit-identical to training that never stopped. Raises ValueError naming
+    what is wrong with a file that is not a complete npLSTM model."""
+    config, arrays = saving.read(path)
+    try:
+        layers = [from_config(entry) for entry in config["layers"]]
+        model = Sequential(layers, dtype=config["dtype"], backend=config["backend"])
+    except (KeyError, TypeError, AttributeError) as error:
+        raise saving.malformed(path, error) from None
+    saving.restore(model, config, arrays, path)
+    return model

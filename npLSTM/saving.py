@@ -19,7 +19,6 @@ import zipfile
 
 import numpy as np
 
-from . import layers as layers_module
 from . import optimizers
 
 FORMAT = "npLSTM model"
@@ -72,19 +71,22 @@ def save_model(model, path):
         raise
 
 
-def load_model(path):
-    """The model saved at path, compiled as it was, with its optimizer state
-    and recurrent state. Raises ValueError naming what is wrong with a file
-    that is not a complete npLSTM model."""
-    from .model import Sequential
-
+def read(path):
+    """(config, arrays) of the model file at path: its config checked to be
+    an npLSTM model's of this format version; ValueError otherwise.
+    npLSTM.load_model builds the model and calls restore."""
     arrays = _read(path)
-    config = _config(arrays, path)
+    return _config(arrays, path), arrays
+
+
+def restore(model, config, arrays, path):
+    """Give a model made from the file's config (unbuilt or built alike) the
+    file's input shape, weights, compilation, optimizer state, recurrent
+    state and random stream. Raises ValueError naming what is missing or
+    does not fit."""
     try:
-        layers = [layers_module.from_config(entry) for entry in config["layers"]]
-        model = Sequential(layers, dtype=config["dtype"], backend=config["backend"])
         if not model.built:
-            model._build(tuple(config["input_shape"]))
+            model.build([None] + list(config["input_shape"]))
         weights = [arrays.get(f"weight_{k}") for k in range(len(model.get_weights()))]
         _check_arrays(weights, model.get_weights(), "weight", path)
         model.set_weights(weights)
@@ -95,7 +97,8 @@ def load_model(path):
             optimizer.iterations = int(opt["iterations"])
             slots = [arrays.get(f"optimizer_{name}") for name in optimizer.slot_names]
             if optimizer.iterations:
-                _check_arrays(slots, [model._flat] * len(slots), "optimizer slot", path)
+                _check_arrays(slots, [model.parameters.flat] * len(slots), "optimizer slot",
+                              path)
                 optimizer.slots = {name: [s.copy()] for name, s in
                                    zip(optimizer.slot_names, slots)}
         for k, layer in enumerate(model.layers):
@@ -103,9 +106,12 @@ def load_model(path):
                 layer.reset_states((arrays[f"state_{k}_h"], arrays[f"state_{k}_c"]))
         model.rng.bit_generator.state = config["rng"]
     except (KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"{path} is not a valid npLSTM model file: its config is "
-                         f"incomplete or malformed ({type(error).__name__}: {error})") from None
-    return model
+        raise malformed(path, error) from None
+
+
+def malformed(path, error):
+    return ValueError(f"{path} is not a valid npLSTM model file: its config is "
+                      f"incomplete or malformed ({type(error).__name__}: {error})")
 
 
 def _read(path):

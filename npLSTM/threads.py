@@ -32,7 +32,7 @@ import numba
 import threadpoolctl
 
 from .kernels import jit
-from .layers.base import positive_int
+from .checks import positive_int
 
 
 def set_blas_threads(n):

@@ -71,7 +71,7 @@ def train(threads, dtype, mask):
         nl.LSTM(16, return_sequences=True, input_shape=(30, 3)),
         nl.TimeDistributed(nl.Dense(2))]
     model = nl.Sequential(layers, seed=0, dtype=dtype)
-    model.compile(loss="mse", optimizer="adam")      # layer by layer: see npLSTM.fused_step
+    model.compile(loss="mse", optimizer="adam")      # layer by layer: see npLSTM.compiled_batches
     for _ in range(3):
         model.train_on_batch(X, y)
     return model.get_weights()

@@ -3,6 +3,10 @@ same functions and signatures:
 
     numpy  reference.py, readable NumPy with the equations: the book
     numba  jit.py, the LSTM loops compiled with Numba, held equal to it
+
+and, compiled only: lstm_dense.py, whole training steps of an LSTM under a
+Dense head (npLSTM.compiled_batches); blas.py, BLAS called from compiled
+code; cache.py, where Numba keeps the compiled code.
 """
 from . import cache  # noqa: F401  (first: where Numba keeps the compiled kernels)
 from . import jit, reference

@@ -6,7 +6,7 @@ the equations; this file only says how the loops are shaped for speed.
 
 Two shapes of the same recurrence, chosen by size (compiled_loop):
   small  the whole time loop in one compiled call: the product h U written
-         out as loops, gate math fused, no Python per step. Where batch and
+         out as loops, gate math in one loop, no Python per step. Where batch and
          units are small, a BLAS call per step costs more than it saves.
   large  per step one BLAS GEMM (h U, dz U^T) around a compiled
          element-wise gate kernel, with NumPy's BLAS, which needs no
@@ -675,14 +675,14 @@ def mean_squared_error(a, y, weights=None):
 # Adam ------------------------------------------------------------------------------------
 
 
-# The same equation compiled, for the fused training steps to compute each
+# The same equation compiled, for the compiled batches to compute each
 # step's coefficients themselves (the Python calls cost 1.5 us a step there).
 adam_coefficients = njit(inline="always")(reference.adam_coefficients)
 
 
 @njit(cache=True, error_model="numpy")
 def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
-    """As reference.adam_update, one fused pass over flat arrays (NumPy's
+    """As reference.adam_update, one pass over flat arrays (NumPy's
     error model lets LLVM vectorise the division: 2x). The coefficients
     take the parameters' precision, as NumPy's Python scalars do there:
     float32 then runs 8 to a vector instruction, not 4 as float64."""
@@ -853,7 +853,8 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
             for t in range(T):
                 np.matmul(hs[:, t - 1] if t > 0 else h0, U, out=z)
                 _gates_step(t, z, XW, b, h0, c0, keep, gates, cs, hs)
-    return hs, hs[:, -1].copy(), cs[:, -1].copy(), (X, h0, c0, gates, cs, hs, mask)
+    return hs, hs[:, -1].copy(), cs[:, -1].copy(), reference.LSTMCache(X, h0, c0, gates, cs, hs,
+                                                                      mask)
 
 
 def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):

@@ -16,6 +16,7 @@ Conventions (shared with Keras, so weights map one to one)
     b  bias              (4H,)
 """
 import math
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -74,6 +75,17 @@ def activation_backward(name, a, da):
 # --------------------------------------------------------------------------
 
 
+class LSTMCache(NamedTuple):
+    """What lstm_forward keeps for lstm_backward (and for looking inside)."""
+    X: np.ndarray               # (B, T, D) the inputs
+    h0: np.ndarray              # (B, H) the state before the first step
+    c0: np.ndarray              # (B, H)
+    gates: np.ndarray           # (B, T, 4H) i, f, g, o of every step, activated
+    cs: np.ndarray              # (B, T, H) the cell state after every step
+    hs: np.ndarray              # (B, T, H) the hidden state after every step
+    mask: Optional[np.ndarray]  # (B, T) of bool, or None: every step counts
+
+
 def lstm_forward(X, h0, c0, W, U, b, mask=None):
     """Run an LSTM over a batch of sequences.
 
@@ -92,7 +104,7 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     mask (B, T) of bool, or None: every step counts.
 
     Returns (hs, h_T, c_T, cache): hs (B, T, H) every hidden output; h_T, c_T
-    (B, H) the final state; cache, what lstm_backward needs.
+    (B, H) the final state; cache, an LSTMCache of what lstm_backward needs.
     """
     B, T, _ = X.shape
     H = h0.shape[1]
@@ -110,8 +122,7 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
         c = np.where(keep, f * c + i * g, c)
         h = np.where(keep, o * np.tanh(c), h)
         gates[:, t], cs[:, t], hs[:, t] = a, c, h
-    cache = (X, h0, c0, gates, cs, hs, mask)
-    return hs, h, c, cache
+    return hs, h, c, LSTMCache(X, h0, c0, gates, cs, hs, mask)
 
 
 def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
@@ -291,3 +302,17 @@ def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
     v += (1.0 - beta_2) * (g * g - v)
     p -= alpha * m / (np.sqrt(v) + eps)
 
+
+
+# --------------------------------------------------------------------------
+# Scans for the input checks (npLSTM.checks) and the divergence check.
+# --------------------------------------------------------------------------
+
+def all_finite(a):
+    """Whether every entry of the flat array a is finite (no NaN, no infinity)."""
+    return bool(np.isfinite(a).all())
+
+
+def value_range(a):
+    """(smallest, largest) entry of the flat, non-empty, finite array a."""
+    return a.min(), a.max()

@@ -12,24 +12,7 @@ output_mask(mask) is the mask of the layer's output.
 """
 import numpy as np
 
-
-def positive_int(value, name):
-    """Return value as an int, or raise if it is not a positive whole number."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def shape_tuple(shape, name, allow_none=False):
-    """Check a user-given shape: a tuple of positive ints (None where allowed)."""
-    if shape is None:
-        return None
-    if not isinstance(shape, (tuple, list)):
-        raise TypeError(f"{name} must be a tuple of integers, got {shape!r}")
-    return tuple(
-        None if (allow_none and dim is None) else positive_int(dim, f"each entry of {name}")
-        for dim in shape
-    )
+from ..checks import shape_tuple
 
 
 class Layer:

@@ -2,7 +2,8 @@
 import numpy as np
 
 from ..kernels.reference import ACTIVATIONS
-from .base import Layer, glorot_uniform, positive_int
+from ..checks import positive_int
+from .base import Layer, glorot_uniform
 
 
 def activation_name(activation):

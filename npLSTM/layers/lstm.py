@@ -3,7 +3,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Layer, glorot_uniform, orthogonal, positive_int
+from ..checks import positive_int
+from .base import Layer, glorot_uniform, orthogonal
 
 
 @dataclass
@@ -92,14 +93,15 @@ class LSTM(Layer):
                        bias]
         return output_shape
 
-    def _initial_states(self, batch, dtype):
+    def initial_states(self, batch, dtype):
+        """(h0, c0) of the next pass: the carried state, or zeros."""
         if self.states is not None:
             return self.states
         zeros = np.zeros((batch, self.units), dtype=dtype)
         return zeros, zeros
 
     def forward(self, x, mask=None):
-        h0, c0 = self._initial_states(len(x), x.dtype)
+        h0, c0 = self.initial_states(len(x), x.dtype)
         hs, h, c, self._cache = self.kernels.lstm_forward(x, h0, c0, *self.params, mask=mask)
         if self.stateful:
             self.states = (h, c)
@@ -110,9 +112,9 @@ class LSTM(Layer):
 
     def trace(self, name):
         """The gates and states of the last forward pass, as an LSTMTrace."""
-        _, h0, c0, gates, cs, hs, _ = self._cache
-        i, f, g, o = np.split(gates, 4, axis=2)
-        return LSTMTrace(name, i, f, g, o, cs, hs, h0, c0)
+        cache = self._cache
+        i, f, g, o = np.split(cache.gates, 4, axis=2)
+        return LSTMTrace(name, i, f, g, o, cache.cs, cache.hs, cache.h0, cache.c0)
 
     def backward(self, dy, input_grad=True):
         """As every layer's (layers.base): without input_grad, dL/dx is not

@@ -1,7 +1,8 @@
 """Layers that reshape: TimeDistributed, RepeatVector, Reshape."""
 import numpy as np
 
-from .base import Layer, positive_int, shape_tuple
+from ..checks import positive_int, shape_tuple
+from .base import Layer
 
 
 class TimeDistributed(Layer):

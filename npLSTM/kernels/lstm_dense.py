@@ -14,8 +14,8 @@ of jit.py run back to back inside one compiled function, batch after batch:
     dW, dU, db                      jit._weight_grads_loop
     every gradient finite? then     jit.adam_update on the flat parameters
 
-npLSTM.fused_step decides when a model takes this path; the results match
-the layer-by-layer steps to rounding (tests/test_fused.py).
+npLSTM.compiled_batches decides when a model takes this path; the results match
+the layer-by-layer steps to rounding (tests/test_compiled_batches.py).
 """
 import numpy as np
 from numba import njit

@@ -1,4 +1,4 @@
-"""When training runs as compiled batches (kernels/fused.py).
+"""When training runs as compiled batches (kernels/lstm_dense.py).
 
 The tutorials' models are one LSTM under a Dense head (on the last h, or
 on every h) with the cross-entropy fused with the head's sigmoid or
@@ -9,21 +9,21 @@ a fit's epoch, or train_on_batch's one) run in one compiled call, when:
   - the backend is "numba" and the LSTM's size takes the compiled loop
     (kernels.jit.compiled_loop);
   - a step's work is small: B*T*(D+H+1)*4H multiply-adds for the weight
-    gradients at most FUSED_WORK, where the kernel's loops beat the BLAS
+    gradients at most COMPILED_BATCHES_WORK, where the kernel's loops beat the BLAS
     calls of the layer-by-layer step. (It runs on the calling thread:
     loop threads pay off only for larger work than that.)
   - Adam clips nothing.
 
 Any other model, and batches of another size, go layer by layer. Both
-compute the same steps, to rounding (tests/test_fused.py).
+compute the same steps, to rounding (tests/test_compiled_batches.py).
 """
 import numpy as np
 
-from .kernels import fused, jit
+from .kernels import jit, lstm_dense
 from .layers import LSTM, Dense, TimeDistributed
 from .optimizers import Adam
 
-# Measured with `python benchmarks/kernels.py --fused` (one-hot inputs, as
+# Measured with `python benchmarks/kernels.py --compiled-batches` (one-hot inputs, as
 # the tutorials', load 0.7): the compiled steps won at every size tried,
 # up to 9.7 million (B, T, D, H = 16, 20, 100, 50: 3.6 ms against 4.8); by
 # 2% at 3.6 million with 5 inputs and 50 units (2.89 ms against 2.95).
@@ -34,28 +34,26 @@ from .optimizers import Adam
 # takes at any batch: the compiled steps won at 64 to 512 rows (0.63 ms
 # against 0.88 at 64, 5, 5, 16; 2.6 against 2.8 at 256, 5, 5, 16), and
 # still at 3.6 million (4.9 ms against 5.8 at 128, 20, 5, 16).
-FUSED_WORK = 3_000_000
+COMPILED_BATCHES_WORK = 3_000_000
 
 
-class FusedBatches:
-    """The compiled training of one model (see fused_batches_for)."""
+class CompiledBatches:
+    """The compiled training of one model (see compiled_batches_for)."""
 
     def __init__(self, model):
         self.model = model
         self.lstm = model.layers[0]
         self.every_step = self.lstm.return_sequences        # the head on every h
         self.softmax = model.loss.head_activation == "softmax"
-        self.params = model._params()                        # views of model._flat
+        self.params = model.parameters.views
         # The gradients in one flat array laid out as the parameters.
-        self.grads = np.empty_like(model._flat)
-        self.grad_views = [self.grads[start:stop].reshape(p.shape)
-                           for (start, stop), p in zip(model._segments, self.params)]
+        self.grads, self.grad_views = model.parameters.gradient_buffer()
 
     def takes(self, X, batch_size):
         """Whether batches of X (N, T, D) of batch_size rows take this path."""
         B, H = batch_size, self.lstm.units
         _, T, D = X.shape
-        return jit.compiled_loop(B, H) and B * T * (D + H + 1) * 4 * H <= FUSED_WORK
+        return jit.compiled_loop(B, H) and B * T * (D + H + 1) * 4 * H <= COMPILED_BATCHES_WORK
 
     def run(self, X, y, batch_size, order=None, sample_weight=None):
         """One Adam step per batch, in order or in the given permutation:
@@ -79,15 +77,15 @@ class FusedBatches:
             weights = sample_weight.reshape(N, -1)
             if weights.shape[1] != R:                        # per sample, each of its steps
                 weights = np.repeat(weights, R, axis=1)
-        h0, c0 = lstm._initial_states(batch_size, dtype)
-        slots = optimizer.slots_for([model._flat])
+        h0, c0 = lstm.initial_states(batch_size, dtype)
+        slots = optimizer.slots_for([model.parameters.flat])
         outputs = np.empty((N, R, K), dtype=dtype)
         losses = np.empty(batches)
-        applied, h, c, loss_sum = fused.lstm_dense_fit(
+        applied, h, c, loss_sum = lstm_dense.lstm_dense_fit(
             np.ascontiguousarray(X), np.ascontiguousarray(y).reshape(N, R, K),
             np.ascontiguousarray(weights), order,
             batch_size, np.ascontiguousarray(h0), np.ascontiguousarray(c0), lstm.stateful,
-            *self.params, self.every_step, self.softmax, model._flat, self.grads,
+            *self.params, self.every_step, self.softmax, model.parameters.flat, self.grads,
             *self.grad_views, slots["m"][0], slots["v"][0], optimizer.iterations + 1,
             optimizer.learning_rate, optimizer.beta_1, optimizer.beta_2, optimizer.epsilon,
             optimizer.epsilon_form == "pytorch", outputs, losses)
@@ -98,8 +96,8 @@ class FusedBatches:
             outputs.reshape((N,) + model.output_shape), applied
 
 
-def fused_batches_for(model):
-    """A FusedBatches when the model is an LSTM under a Dense head with a
+def compiled_batches_for(model):
+    """A CompiledBatches when the model is an LSTM under a Dense head with a
     fused cross-entropy, Adam without clipping and the numba backend; else None."""
     if model.kernels is not jit or model.loss.head_activation is None or \
             len(model.layers) != 2:
@@ -110,4 +108,4 @@ def fused_batches_for(model):
     if not isinstance(lstm, LSTM) or type(dense) is not Dense or \
             type(optimizer) is not Adam or optimizer.clips:
         return None
-    return FusedBatches(model)
+    return CompiledBatches(model)

@@ -1,4 +1,4 @@
-"""The compiled training of an LSTM under a Dense head (npLSTM.fused_step)
+"""The compiled training of an LSTM under a Dense head (npLSTM.compiled_batches)
 held equal to the layer-by-layer steps, over drawn shapes and options; the
 models it serves and those it leaves alone; and a diverging step."""
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import npLSTM as nl
-from npLSTM import fused_step
+from npLSTM import compiled_batches
 from npLSTM.gradcheck import compare
 from npLSTM.kernels import jit
 
@@ -41,13 +41,13 @@ def assert_close(ours, theirs, dtype, what):
                                err_msg=what)
 
 
-def assert_same_training(fused, layered, dtype):
-    for k, (a, b) in enumerate(zip(fused.get_weights(), layered.get_weights())):
+def assert_same_training(compiled, layered, dtype):
+    for k, (a, b) in enumerate(zip(compiled.get_weights(), layered.get_weights())):
         assert_close(a, b, dtype, f"weights[{k}]")
-    assert fused.optimizer.iterations == layered.optimizer.iterations
+    assert compiled.optimizer.iterations == layered.optimizer.iterations
     for name in ("m", "v"):
-        assert_close(fused.optimizer.slots[name][0], layered.optimizer.slots[name][0], dtype, name)
-    a, b = fused.layers[0].states, layered.layers[0].states
+        assert_close(compiled.optimizer.slots[name][0], layered.optimizer.slots[name][0], dtype, name)
+    a, b = compiled.layers[0].states, layered.layers[0].states
     assert (a is None) == (b is None)
     if a is not None:
         assert_close(a[0], b[0], dtype, "h")
@@ -73,19 +73,19 @@ def test_compiled_training_equals_layer_by_layer(B, batches, T, D, H, K, every_s
                 **({"batch_input_shape": (B, T, D)} if stateful else {"input_shape": (T, D)}))
     models = [build((lstm, K), head, dtype, nl.Adam(0.05, epsilon_form=epsilon_form))
               for _ in range(2)]
-    fused, layered = models
-    layered._fused = False                      # the layer-by-layer steps
+    compiled, layered = models
+    layered._compiled = False                      # the layer-by-layer steps
     histories = [m.fit(X, y, epochs=2, batch_size=B, shuffle=shuffle and not stateful,
                        verbose=0, sample_weight=sample_weight) for m in models]
-    assert isinstance(fused._fused, fused_step.FusedBatches)
+    assert isinstance(compiled._compiled, compiled_batches.CompiledBatches)
     assert_close(histories[0].history["loss"], histories[1].history["loss"], dtype, "loss")
     assert histories[0].history["accuracy"] == histories[1].history["accuracy"]
-    assert_same_training(fused, layered, dtype)
+    assert_same_training(compiled, layered, dtype)
     results = [m.train_on_batch(X[:B], y[:B], return_outputs=True) for m in models]
     assert_close(results[0][0], results[1][0], dtype, "train_on_batch loss")
     assert_close(results[0][1], results[1][1], dtype, "train_on_batch outputs")
     assert results[0][1].shape == results[1][1].shape and results[0][1].dtype == dtype
-    assert_same_training(fused, layered, dtype)
+    assert_same_training(compiled, layered, dtype)
 
 
 LSTM_20 = dict(units=20, input_shape=(3, 5))
@@ -105,7 +105,7 @@ LSTM_20 = dict(units=20, input_shape=(3, 5))
 def test_other_models_go_layer_by_layer(why, make):
     model = make()
     model.fit(np.zeros((2, 3, 5)), np.zeros((2, 5)), batch_size=2, verbose=0)
-    assert model._fused is False, why
+    assert model._compiled is False, why
 
 
 def compiled(model, loss="binary_crossentropy"):
@@ -117,13 +117,13 @@ def test_sizes_beyond_the_measured_bound_go_layer_by_layer(monkeypatch):
     model = build((LSTM_20, 5), "sigmoid")
     X = np.zeros((4, 3, 5))
     model.fit(X, np.zeros((4, 5)), batch_size=2, verbose=0)
-    steps = model._fused
+    steps = model._compiled
     assert steps.takes(X, 2) and not steps.takes(X, 64)         # 64 x 20 units: BLAS per step
     work = 2 * 3 * (5 + 20 + 1) * 80
-    monkeypatch.setattr(fused_step, "FUSED_WORK", work - 1)
+    monkeypatch.setattr(compiled_batches, "COMPILED_BATCHES_WORK", work - 1)
     assert not steps.takes(X, 2)
     monkeypatch.setattr(jit, "loop_threads", 2)             # the compiled steps stay serial
-    monkeypatch.setattr(fused_step, "FUSED_WORK", work)
+    monkeypatch.setattr(compiled_batches, "COMPILED_BATCHES_WORK", work)
     assert steps.takes(X, 2)
 
 
@@ -135,18 +135,18 @@ def test_a_diverging_step_changes_nothing():
     """A weight that went NaN: the first step is not applied, and the error
     says so, on both paths alike."""
     X, y = data(np.random.default_rng(0), 4, 3, 5, 5, False, "sigmoid", "float64")
-    for fused in (True, False):
+    for compiled in (True, False):
         model = stateful_model()
         model.train_on_batch(X[:2], y[:2])
-        if not fused:
-            model._fused = False
-        model._flat[3] = np.nan
-        before = (model._flat.copy(), model.layers[0].states,
+        if not compiled:
+            model._compiled = False
+        model.parameters.flat[3] = np.nan
+        before = (model.parameters.flat.copy(), model.layers[0].states,
                   [a.copy() for a in model.optimizer.slots["m"]])
         with pytest.raises(nl.TrainingDiverged, match="training diverged at step 2: the loss "
                                                       "is nan or a gradient is not finite"):
             model.fit(X, y, batch_size=2, shuffle=False, verbose=0)
-        np.testing.assert_array_equal(model._flat, before[0])
+        np.testing.assert_array_equal(model.parameters.flat, before[0])
         assert model.layers[0].states is before[1] and model.optimizer.iterations == 1
         np.testing.assert_array_equal(model.optimizer.slots["m"][0], before[2][0])
 
@@ -160,7 +160,7 @@ def test_the_steps_before_a_diverging_batch_are_applied():
     model, reference = stateful_model(), stateful_model()
     model.train_on_batch(X[:2], y[:2])                  # builds the compiled path
     reference.train_on_batch(X[:2], y[:2])
-    losses, mean_loss, _, applied = model._fused.run(X, y, batch_size=2)
+    losses, mean_loss, _, applied = model._compiled.run(X, y, batch_size=2)
     assert applied == 1 and len(losses) == 2 and np.isnan(losses[1])
     assert mean_loss == losses[0] * 2 / 6               # of the applied batch, over all samples
     reference.train_on_batch(X[:2], y[:2])
@@ -178,12 +178,12 @@ def test_the_compiled_gradients_match_finite_differences(B, T, D, H, K, every_st
     X, y = data(rng, B, T, D, K, every_step, head, "float64")
     model = build((dict(units=H, return_sequences=every_step, input_shape=(T, D)), K), head)
     model.compile(model.loss, nl.Adam(0.05))            # no metrics: evaluate gives the loss
-    before = model._flat.copy()
+    before = model.parameters.flat.copy()
     model.train_on_batch(X, y)
-    assert isinstance(model._fused, fused_step.FusedBatches)
-    model._flat[...] = before
+    assert isinstance(model._compiled, compiled_batches.CompiledBatches)
+    model.parameters.flat[...] = before
     loss = lambda: model.evaluate(X, y, batch_size=B)     # noqa: E731
-    for k, (param, grad) in enumerate(zip(model._params(), model._fused.grad_views)):
+    for k, (param, grad) in enumerate(zip(model.parameters.views, model._compiled.grad_views)):
         check = compare(f"weights[{k}]", loss, param, grad.copy(), step=5e-3, floor=1e-5,
                         max_entries=30, rng=rng)
         assert check.worst < 1e-7, check
