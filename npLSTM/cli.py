@@ -349,15 +349,15 @@ def build_parser():
                     "echo its first 2 with an encoder-decoder) and the long-time-lag "
                     "experiments of Hochreiter & Schmidhuber 1997 (longlag-2a, longlag-2b, "
                     "longlag-2c, adding), sweep them over seeds and settings, and look "
-                    "inside the trained models. The README explains each task and its "
-                    "configurations.")
+                    "inside the trained models. docs/experiments.md explains each task and "
+                    "its configurations.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def task_options(p, with_seed=True):
         p.add_argument("--config", choices=["default", "tutorial"], default="default",
                        help="'tutorial': the original Keras tutorial's configuration, "
                             "unchanged; 'default': the one that solves the task reliably "
-                            "(README explains each). Default: %(default)s")
+                            "(docs/experiments.md explains each). Default: %(default)s")
         if with_seed:
             p.add_argument("--seed", type=int, default=0,
                            help="seed of weights and data; the same seed gives the same "

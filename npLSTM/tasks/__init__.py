@@ -1,7 +1,7 @@
 """The reference problems of shared/TASKS.md, each with its data, model,
 training loop and evaluation, in a "tutorial" (the original Keras
 configuration, unchanged) and a "default" configuration (what solves it
-reliably; see the README for the measurements behind each)."""
+reliably; docs/experiments.md gives the measurements behind each)."""
 from . import echo, longlag, memory
 from .common import Task
 

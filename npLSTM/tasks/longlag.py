@@ -359,8 +359,8 @@ DEFAULTS = {
 }
 # The paper's sizes are the defaults (p = q = T = 100); "tutorial" names the
 # same here, as there is no tutorial of these tasks.
-# Seeds solved of 10 at the paper's sizes: `nplstm sweep TASK --seeds 10` (README,
-# "The 1997 paper's experiments").
+# Seeds solved of 10 at the paper's sizes: `nplstm sweep TASK --seeds 10`
+# (docs/experiments.md).
 TASKS = [Task(name, {"tutorial": settings, "default": settings}, run, probes_for(name),
               context_step=-1, solved_in={"default": (10, 10)})
          for name, settings in DEFAULTS.items()]
