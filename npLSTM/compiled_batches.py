@@ -23,17 +23,11 @@ from .kernels import jit, lstm_dense
 from .layers import LSTM, Dense, TimeDistributed
 from .optimizers import Adam
 
-# Measured with `python benchmarks/kernels.py --compiled-batches` (one-hot inputs, as
-# the tutorials', load 0.7): the compiled steps won at every size tried,
-# up to 9.7 million (B, T, D, H = 16, 20, 100, 50: 3.6 ms against 4.8); by
-# 2% at 3.6 million with 5 inputs and 50 units (2.89 ms against 2.95).
-# Again with up to 128 units, which the compiled loop takes (--quick, load
-# 1.4): the compiled steps won at every size up to 2.3 million (1.36 ms
-# against 1.55 at 1, 20, 100, 128); layer by layer at 5.5 million with 5
-# inputs (3.4 ms against 3.7). With up to 16 units, which the compiled loop
-# takes at any batch: the compiled steps won at 64 to 512 rows (0.63 ms
-# against 0.88 at 64, 5, 5, 16; 2.6 against 2.8 at 256, 5, 5, 16), and
-# still at 3.6 million (4.9 ms against 5.8 at 128, 20, 5, 16).
+# The most work (multiply-adds of a step's weight gradients) for the
+# compiled steps: below it they beat layer by layer at every size
+# `python benchmarks/kernels.py --compiled-batches` tries; above it the two
+# are within a few percent and layer by layer wins with few inputs
+# (docs/performance.md, "Compiled batches of small models").
 COMPILED_BATCHES_WORK = 3_000_000
 
 

@@ -2,26 +2,23 @@
 
 BLAS (OpenBLAS in NumPy's wheels) starts with one thread per core. On a
 machine busy with other work one thread can win: the threads of one
-product wait for each other while the others' processes hold the cores
-(measured by a prototype on a loaded 2-core machine: one thread 1.7x
-faster than two). threadpoolctl does the setting, on every BLAS library
-NumPy loaded.
+product wait for each other while the others' processes hold the cores.
+threadpoolctl does the setting, on every BLAS library NumPy loaded.
 
 The LSTM loops share a batch's rows among as many of Numba's threads as
 BLAS may use, where each thread gets 16 rows or more
 (jit.MIN_THREAD_ROWS). In the larger layers (kernels.jit.compiled_loop
 says which) each thread calls BLAS for its own rows, at one thread, from
 compiled code (kernels.blas, where NumPy's BLAS is an OpenBLAS: NumPy's
-wheels), with no Python between the steps: at (64, 100, 128, 256),
-float32, a forward+backward ran at 76-83% of the GEMM rate, where BLAS's
-two threads per product reached 62-69%. The products around them (x W,
-the weight gradients, a Dense head's) stay off BLAS's own threads too,
-which spin for about 0.1 s after a product waiting for more, on the cores
-the loops need. Smaller batches run the loops on the calling thread and
+wheels), with no Python between the steps: the fastest route at the
+large sizes (docs/performance.md). The products around them (x W, the
+weight gradients, a Dense head's) stay off BLAS's own threads too, which
+spin for a while after a product waiting for more, on the cores the
+loops need. Smaller batches run the loops on the calling thread and
 hand the products to BLAS's threads.
 
 set_loop_threads(n) shares the rows among n threads at any batch instead
-(the adding task's loops, 16 rows, 1.9x faster with two). Rows are
+(the adding task's 16 rows, about twice as fast on two). Rows are
 independent: the threads do not change the compiled loops' results. The
 number of threads of the larger layers changes the last bits of their dU
 and db, summed per block of rows, and OpenBLAS's float32 products change

@@ -98,8 +98,8 @@ def one_blas_thread():
 @contextlib.contextmanager
 def on_threads(n):
     """Inside, n of Numba's threads, each calling BLAS for itself, BLAS at
-    one thread (on more, two threads' calls queue for its threads: a
-    product took 9 ms instead of 0.1); both settings as before after."""
+    one thread (on more, two threads' calls queue for its threads, and a
+    product takes many times as long); both settings as before after."""
     before = numba.get_num_threads()
     numba.set_num_threads(n)
     try:
@@ -153,17 +153,14 @@ def address(a, offset):
 # OpenBLAS runs a product of less work (m n k) on one thread (65536 x
 # GEMM_MULTITHREAD_THRESHOLD, 4 unless built otherwise: interface/gemm.c):
 # NumPy's call serves those as well. On more, it hands the product to its
-# own threads, and those spin for about 0.1 s after, waiting for more work,
-# on the cores npLSTM's next threaded kernel needs: a (64, 100, 128, 256)
-# forward+backward with a Dense head took 185 ms against 129 when the
-# head's products left BLAS's threads spinning.
+# own threads, and those spin for a while after, waiting for more work,
+# on the cores npLSTM's next threaded kernel needs (docs/performance.md,
+# "Threads and holding BLAS").
 ONE_THREAD_WORK = 65536 * 4
 # Each thread's least share of a product worth starting threads for; less,
-# and the product runs on the calling thread, BLAS held to one thread.
-# Float32 on 2 cores, the rows on two threads against NumPy's product on
-# one: (42, 150, 100) 105 us against 44, (640, 256, 10) 380 against 123
-# (an encoder-decoder's Dense head took 3 ms a product beside an LSTM
-# whose BLAS threads were spinning); (6400, 128, 1024) 13.9 ms against 26.5.
+# and the product runs on the calling thread, BLAS held to one thread:
+# starting threads costs more than it saves on a small product, such as an
+# encoder-decoder's Dense head (docs/performance.md).
 THREAD_WORK = 4 * 2**20
 
 

@@ -34,33 +34,24 @@ from . import blas, reference
 from .blas import address, gemm
 from .reference import ACTIVATIONS, activation_backward  # noqa: F401  (as fast in NumPy)
 
-# Where the compiled loop beats BLAS per step, measured with `python
-# benchmarks/kernels.py --crossover` (T = 5, 100, 1000, D = 32, both
-# precisions): up to 128 units while batch x units stays within 512, and
-# at up to 16 units at any batch. In float64 at (B, T, H) = (4, 1000, 128)
-# 105 ms against 139, at (16, 1000, 32) 66 against 74; BLAS wins at (16,
-# 100, 64), 14.1 against 15.9. At 16 units the loop won at every batch to
-# 512 with 20 or more steps (float64 at (256, 100, 16) 45 ms against 60,
-# float32 17 against 26); with 5 steps BLAS wins by 2-16% from 128 rows.
-# The rule misplaces float32 at 32 units and 32 rows, where the loop wins
-# by 6% (T = 5) to 25% (T = 100), and at 64 rows from T = 100 (10%; BLAS
-# by 10% at T = 5); in float64 the two are within 7% there. A rule by
-# precision was not worth its complexity for that.
+# Where the compiled loop beats BLAS per step: up to 128 units while batch
+# x units stays within 512, and at up to 16 units at any batch. `python
+# benchmarks/kernels.py --crossover` measures both shapes across sizes and
+# precisions; docs/performance.md gives the figures and the few sizes this
+# rule misplaces (a rule by precision was not worth its complexity).
 SMALL_UNITS = 128     # most units for the compiled loop
 SMALL_WORK = 512      # most batch x units for it
 TINY_UNITS = 16       # the compiled loop at any batch
 # The weight gradients are one pass over every row and step, with no
-# recurrence: loops beat BLAS's call overhead only while the work is tiny.
-# Measured (float64): loops 8.8 us vs BLAS 12.6 at (B,T,D,H) = (1,5,20,20),
-# 12.6 vs 14.2 at (1,10,20,20), 23 vs 19 at (2,5,50,20), 192 ms vs 49 at
-# (8,1000,1004,16). The work counted is B*T*(D+H+1)*4H multiply-adds.
+# recurrence: loops beat BLAS's call overhead only while the work is tiny
+# (the tutorials' memory model). The work counted is B*T*(D+H+1)*4H
+# multiply-adds.
 SMALL_GRAD_WORK = 40_000
 
 
 # How many of Numba's threads share out the rows of a batch at any size (set
-# by npLSTM.set_loop_threads; 1: as _row_threads decides). At the adding
-# task's (16, 1050, 32), float32, two threads take the forward loop from 24
-# ms to 12 and the backward from 14 to 7.5. Rows are independent, so the
+# by npLSTM.set_loop_threads; 1: as _row_threads decides): the adding task's
+# 16 rows run about twice as fast on two. Rows are independent, so the
 # compiled loops' results are the same bit for bit.
 loop_threads = 1
 
@@ -72,14 +63,8 @@ def compiled_loop(B, H):
 
 # Where the batch's rows go on npLSTM's own threads by default: with at
 # least 16 rows a thread (the large path's per-step products are then big
-# enough to run well on one BLAS thread each). Float32 forward+backward,
-# rows on 2 threads against BLAS's 2 threads per product: at (B, T, D, H) =
-# (64, 100, 128, 256) 126 ms against 148, (32, 100, 128, 256) 76 against
-# 99, (16, 100, 128, 256) 53 against 52, (21, 5, 100, 150) 2.8 against 1.8.
-# The compiled loops, against the calling thread alone: (32, 100, 32, 16)
-# 1.8 ms against 2.8, (256, 100, 32, 16) 12.4 against 19.2, (64, 1000, 2,
-# 16) 32 against 51 (float64 1.4-1.5x alike); (32, 5, 32, 16) 0.21 against
-# 0.23.
+# enough to run well on one BLAS thread each; below that BLAS's own threads
+# win). docs/performance.md, "Row blocks on threads", has the figures.
 MIN_THREAD_ROWS = 16
 
 
@@ -109,8 +94,7 @@ def _matmul(a, b, B):
 # run arithmetic on 4 float64 (AVX2) per instruction, but only in loops
 # without such calls and without Python's zero-division checks (hence
 # error_model="numpy"). 'contract' lets it fuse a * b + c into one FMA,
-# rounded once. Measured on the gate math of (16 x 1050) steps of 32 units:
-# 9.8 ms against 35 with math.exp.
+# rounded once. (docs/performance.md: "Why the gate math vectorises".)
 KERNEL = dict(cache=True, error_model="numpy", fastmath={"contract"})
 TAYLOR = tuple(1.0 / math.factorial(n) for n in range(13, -1, -1))        # 1/13!, ..., 1/0!
 # Every constant takes the precision of the numbers it meets: a float64
@@ -207,7 +191,7 @@ def _tanh(x):
 def _copy(source, target):
     """target[:] = source for 1-D arrays of one size, written as a loop:
     Numba's array assignment compiles its shape-mismatch error messages
-    with it, 3.6 s of string code at a first run, for a check these
+    with it, seconds of string code at a first run, for a check these
     callers never need."""
     for k in range(target.size):
         target[k] = source[k]
@@ -227,11 +211,10 @@ def _blocks(a):
 def _gates_row(z, xw, bias, c_prev, gates, c, h):
     """One row's step forward: gates (4H) from z + xw + bias, the step's
     h_{t-1} U, x_t W and b, then c and h (H). The sum is taken inside the
-    gates' loops: a pass of its own over z made the large path's gate step
-    1.6x slower (float32), and adding b to x W beforehand, a pass over all
-    steps' (B, T, 4H), cost 2.4 ms of a 67 ms forward at (64, 100, 128,
-    256). One loop per function over a contiguous run: a loop computing a
-    unit's four gates together does not vectorise (3.5x slower)."""
+    gates' loops: a pass of its own over z, or adding b to x W beforehand
+    (a pass over all steps' (B, T, 4H)), made the large path's step slower.
+    One loop per function over a contiguous run: a loop computing a unit's
+    four gates together does not vectorise."""
     i, f, g, o = _blocks(gates)
     _, _, z_g, z_o = _blocks(z)
     _, _, xw_g, xw_o = _blocks(xw)
@@ -252,11 +235,10 @@ def _gates_row_backward(gates, c, c_prev, dh, dc, dz):
     """One row's step back: dz (4H) from dh and dc (H), the gradients
     reaching h and c; dc becomes the gradient towards c_prev.
 
-    Two loops, each touching few arrays: one loop over all of it ran 1.6-4.6x
-    slower (B, H from (7, 20) to (64, 512)). LLVM vectorises a loop only
-    after checking at run time that the arrays it writes do not overlap
-    the others, and gives up beyond 8 such checks: that loop needed 9,
-    these 7 and 5. The first leaves d = dL/dc_t in dc."""
+    Two loops, each touching few arrays: LLVM vectorises a loop only after
+    checking at run time that the arrays it writes do not overlap the
+    others, and gives up beyond 8 such checks: one loop over all of it
+    needed 9, these 7 and 5. The first leaves d = dL/dc_t in dc."""
     one = gates.dtype.type(1.0)
     i, f, g, o = _blocks(gates)
     dz_i, dz_f, dz_g, dz_o = _blocks(dz)
@@ -284,8 +266,8 @@ def _forward_rows(XW, bias, h0, c0, U, keep, gates, cs, hs):
     for b in prange(B):                     # range, or rows shared by threads
         z = np.empty(H4, dtype=XW.dtype)
         # c_{t-1} is read from a buffer of its own: read in place from cs,
-        # which the step writes, the gate math ran 1.6x slower (at B, H =
-        # 64, 256, float32; LLVM's vectorised loop does not say why).
+        # which the step writes, the gate math ran slower (LLVM's
+        # vectorised loop does not say why).
         h_prev, c_prev = h0[b], c0[b].copy()
         for t in range(T):
             for j in range(H4):
@@ -329,9 +311,8 @@ def _backward_rows(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, keep, dZ, dh0, dc
 
 
 # The backward loop's dot products may be summed in any order ("reassoc"),
-# so that they vectorise: at (B, T, H) = (1, 1, 20) 0.6 us against 1.6 for
-# axpys along U^T, which had to be copied out of U each call; 1.1-1.6x at
-# (7, 5, 20), (16, 200, 32) and (4, 100, 64).
+# so that they vectorise: faster than axpys along U^T, which had to be
+# copied out of U each call.
 BACKWARD = dict(KERNEL, fastmath={"contract", "reassoc"})
 
 
@@ -367,7 +348,7 @@ _backward_loop_threaded = _threaded_build(_backward_rows, BACKWARD)
 # The per-step kernels take the whole (B, T, .) arrays and the step t, not
 # [:, t] views: a view's rows lie T steps apart, so Numba types it as of any
 # layout, and LLVM then does not vectorise along a row. Indexed [b, t]
-# inside, a row is known contiguous: float32 gate math 3x faster.
+# inside, a row is known contiguous, and the gate math vectorises.
 @njit(inline="always")
 def _gates_rows(t, lo, hi, z, XW, bias, h0, c0, keep, gates, cs, hs):
     """Step t's gate math for rows lo to hi - 1: from z (B, 4H) = h_{t-1} U,
@@ -422,9 +403,8 @@ def _gates_step_backward(t, dhs, has_dhs, dh, dc, gates, cs, c0, keep, dZ, db):
 # Large, the rows shared among threads: each of Numba's threads takes a
 # block of rows and calls BLAS for them itself (blas.gemm, BLAS at one
 # thread): the rows are independent through time, so the threads never
-# wait for each other, and no Python runs between the steps. At (64, 100,
-# 128, 256), float32, forward+backward 132 ms against 154 with the
-# products on BLAS's two threads (medians of 9 alternating rounds).
+# wait for each other, and no Python runs between the steps (the fastest
+# route at the large sizes: docs/performance.md).
 # Arrays are C-contiguous; a row block's rows of a (B, T, .) array are one
 # run of memory, addressed for BLAS by blas.address.
 PARALLEL = dict(KERNEL, parallel=True)
@@ -632,7 +612,7 @@ def _cce_with_logits(z, y, w, grad, a):
 @njit(**HEAD)
 def _squared_error(a, y, w, grad):
     """a, y, grad as 2-D, rows x outputs; w the row weights. One pass where
-    NumPy makes four (float64, 64 x 100 rows of 256: 2 ms against 14)."""
+    NumPy makes four."""
     rows, K = a.shape
     two = a.dtype.type(2.0)
     total = 0.0
@@ -676,14 +656,15 @@ def mean_squared_error(a, y, weights=None):
 
 
 # The same equation compiled, for the compiled batches to compute each
-# step's coefficients themselves (the Python calls cost 1.5 us a step there).
+# step's coefficients themselves (a Python call per step would cost more
+# than the tutorials' whole step).
 adam_coefficients = njit(inline="always")(reference.adam_coefficients)
 
 
 @njit(cache=True, error_model="numpy")
 def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
     """As reference.adam_update, one pass over flat arrays (NumPy's
-    error model lets LLVM vectorise the division: 2x). The coefficients
+    error model lets LLVM vectorise the division). The coefficients
     take the parameters' precision, as NumPy's Python scalars do there:
     float32 then runs 8 to a vector instruction, not 4 as float64."""
     real = p.dtype.type
@@ -698,8 +679,7 @@ def adam_update(p, g, m, v, alpha, beta_1, beta_2, eps):
 def all_finite(a):
     """Whether every entry of the flat array a is finite, in one pass that
     vectorises: x * 0 is 0 for a finite x, NaN for NaN and infinities (no
-    array of booleans, as np.isfinite(a).all() makes: 7-11x faster at
-    the tutorials' 2,185 and 11,780 parameters)."""
+    array of booleans, as np.isfinite(a).all() makes)."""
     zero = a.dtype.type(0.0)
     total = zero
     for k in range(a.size):
@@ -709,9 +689,9 @@ def all_finite(a):
 
 @njit(**KERNEL)
 def value_range(a):
-    """(smallest, largest) entry of the flat, non-empty, finite array a. For
-    the input checks: one call of half a microsecond, where a.min() and
-    a.max() are two calls of about two microseconds each."""
+    """(smallest, largest) entry of the flat, non-empty, finite array a, in
+    one call where a.min() and a.max() are two (the input checks of a
+    tutorial model's step are a good part of its time)."""
     low = high = a[0]
     for k in range(1, a.size):
         low = min(low, a[k])
@@ -764,7 +744,7 @@ def _weight_products(dZ, X, h0, hs, W, with_dX):
     (b, t), row r - 1 holds the h_{t-1} of row r, except at t = 0, where it
     holds the row before's last h (nothing for r = 0) in place of h0. So
     one product over hs and dZ shifted by a row, mended at t = 0 by one
-    product of B rows (2.5 ms saved at (64, 100, 128, 256), float32)."""
+    product of B rows."""
     B, T, D = X.shape
     H = h0.shape[1]
     dZ2 = dZ.reshape(B * T, 4 * H)

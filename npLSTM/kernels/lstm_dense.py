@@ -3,7 +3,7 @@ in one call.
 
 For the tutorials' tiny models (batch 1-7, 20 units) the math of a step is a
 few microseconds; called layer by layer from Python, with NumPy's small
-calls around the compiled loops, a step took 100-200. Here the same pieces
+calls around the compiled loops, a step costs many times that. Here the same pieces
 of jit.py run back to back inside one compiled function, batch after batch:
 
     x W, the recurrence (b in it)   jit._forward_loop

@@ -209,19 +209,11 @@ ECHO_TUTORIAL = Settings()
 PARTIAL_TUTORIAL = Settings(units=150, epochs=5000, n_out=2, batch_size=21,
                             topology="encoder-decoder", solved_at=0.995)
 
-# Measured with `nplstm sweep echo --seeds 20`: the tutorial's setup reaches
-# 100% on all 20 fresh test sequences in 12 of 20 seeds (the rest 98.6-99.95%);
-# a learning rate of 0.003 in 20 of 20, with the same 1500 updates (so does
-# 1000 epochs, at twice the time).
+# solved_in: seeds solved of 20, measured with `nplstm sweep TASK --seeds 20
+# [--config tutorial]`; docs/experiments.md says why each default differs.
 ECHO = Task("echo", {"tutorial": ECHO_TUTORIAL,
                      "default": dataclasses.replace(ECHO_TUTORIAL, learning_rate=0.003)},
             run, probes, context_step=-1, solved_in={"tutorial": (12, 20), "default": (20, 20)})
-# Measured with `nplstm sweep echo-partial --seeds 20` (mean accuracy on 20
-# fresh sequences at least 99.5%): the tutorial's setup 16 of 20 (the rest
-# 99.40%); a learning rate of 0.002, 16 of 20; 10000 epochs, 18 of 20, its
-# failures (98.8-98.9%) on other seeds than at 5000: the weights still move
-# at the end. 10000 epochs with the learning rate decaying to a tenth: 20 of
-# 20, worst 99.76%, mean 99.96%.
 ECHO_PARTIAL = Task("echo-partial", {
     "tutorial": PARTIAL_TUTORIAL,
     "default": dataclasses.replace(PARTIAL_TUTORIAL, epochs=10000, lr_decay=0.1)},

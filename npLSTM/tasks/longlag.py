@@ -28,9 +28,8 @@ all right, and at least check_every updates after the last quick check, a
 quick check on 500 fresh sequences; when it passes, the full test; training
 stops at the first full test passed. A check or test stops as soon as more
 sequences are wrong than it allows. (A quick check every check_every
-updates regardless cost more than the training at adding T = 1000: 3 s
-against 2 s per 25 updates, most of them long before the model could
-pass.) Sequences of different lengths in one batch are padded at the front
+updates regardless cost more than the training itself at adding T = 1000,
+most of them long before the model could pass.) Sequences of different lengths in one batch are padded at the front
 and masked (Masking), so each ends at the last step.
 """
 import dataclasses
@@ -227,12 +226,12 @@ TEST_ENTRIES = 2 * 10**7   # input entries per test batch: 160 MB in float64
 def test(problem, model, settings, rng, n, dtype, decide=False):
     """(share of n fresh sequences judged wrong, largest error) of the model,
     predicted in batches of the training batch size (and at most TEST_ENTRIES
-    inputs): the kernels' loop shape suits it. Batches of 500 took the
-    per-step BLAS path, 1.7x slower per sequence at adding T = 1000.
+    inputs): the kernels' loop shape suits it (batches of 500 would take the
+    slower per-step BLAS path at adding's sizes).
 
     decide: stop as soon as more sequences are wrong than the test allows
     (the share returned is then above the allowed one, not the whole test's):
-    a failed 10,000-sequence test of 2c at q = 1000 took a minute."""
+    a failed 10,000-sequence test at the long sizes would take minutes."""
     sample, _, _ = problem.draw(settings, np.random.default_rng(0), 1, dtype)   # its size
     batch = int(np.clip(TEST_ENTRIES // sample.size, 1, settings.batch_size))
     wrong, worst = 0, 0.0

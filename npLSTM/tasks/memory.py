@@ -75,8 +75,8 @@ CONFIGS = {
     # BPTT through the whole sequence; each sequence one sample from a zero state.
     "default": Settings(epochs=500, full_sequence=True, stateful=False),
 }
-# Measured with `nplstm sweep memory --seeds 20 [--config tutorial]`; more
-# epochs do not help the tutorial's setup (1000: 6 of 20).
+# Measured with `nplstm sweep memory --seeds 20 [--config tutorial]`
+# (docs/experiments.md).
 SOLVED_IN = {"tutorial": (9, 20), "default": (20, 20)}
 
 
