@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 import npLSTM as nl
-from npLSTM.kernels import jit
+from npLSTM.kernels import jit, routes
 
 SIZES = [(1, 1, 5, 20), (7, 5, 100, 20), (21, 5, 100, 150), (64, 100, 128, 256),
          (64, 100, 256, 512)]
@@ -176,11 +176,11 @@ def crossover(args):
     """Time jit's two loop shapes against each other across sizes."""
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     rounds = args.rounds or (5 if args.quick else 11)
-    chosen = jit.compiled_loop
+    chosen = routes.compiled_loop
 
     def forced(fn, compiled):
         def call():
-            jit.compiled_loop = lambda B, H: compiled      # one shape for every size
+            routes.compiled_loop = lambda B, H: compiled      # one shape for every size
             fn()
         return call
     try:
@@ -198,7 +198,7 @@ def crossover(args):
                       f"{1e3 * t['large path']:17.3f}  {min(t, key=t.get)}  {rule:>13}",
                       flush=True)
     finally:
-        jit.compiled_loop = chosen
+        routes.compiled_loop = chosen
 
 
 def compiled_batches(args):
@@ -211,7 +211,7 @@ def compiled_batches(args):
     rounds = 5 if args.quick else 11
     rng = np.random.default_rng(0)
     for B, T, D, H in [(B, T, D, H) for D in (5, 100) for H in (20, 50, 128) for B in (1, 4, 16)
-                       for T in (1, 5, 20) if jit.compiled_loop(B, H)]:
+                       for T in (1, 5, 20) if routes.compiled_loop(B, H)]:
         X = np.eye(D)[rng.integers(0, D, size=(B, T))]
         y = np.eye(D)[rng.integers(0, D, size=(B, T))]
         steps = {}

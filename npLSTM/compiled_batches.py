@@ -6,12 +6,10 @@ softmax, trained with Adam. At their sizes, calling the layers one by one
 from Python costs more than their math, so such a model's batches (all of
 a fit's epoch, or train_on_batch's one) run in one compiled call, when:
 
-  - the backend is "numba" and the LSTM's size takes the compiled loop
-    (kernels.jit.compiled_loop);
-  - a step's work is small: B*T*(D+H+1)*4H multiply-adds for the weight
-    gradients at most COMPILED_BATCHES_WORK, where the kernel's loops beat the BLAS
-    calls of the layer-by-layer step. (It runs on the calling thread:
-    loop threads pay off only for larger work than that.)
+  - the backend is "numba", the LSTM's size takes the compiled loop and a
+    step's work is small (kernels.routes.compiled_batches), where the
+    kernel's loops beat the BLAS calls of the layer-by-layer step. (It runs
+    on the calling thread: loop threads pay off only for larger work.)
   - Adam clips nothing.
 
 Any other model, and batches of another size, go layer by layer. Both
@@ -19,17 +17,9 @@ compute the same steps, to rounding (tests/test_compiled_batches.py).
 """
 import numpy as np
 
-from .kernels import jit, lstm_dense
+from .kernels import jit, lstm_dense, routes
 from .layers import LSTM, Dense, TimeDistributed
 from .optimizers import Adam
-
-# The most work (multiply-adds of a step's weight gradients) for the
-# compiled steps: below it they beat layer by layer at every size
-# `python benchmarks/kernels.py --compiled-batches` tries; above it the two
-# are within a few percent and layer by layer wins with few inputs
-# (docs/performance.md, "Compiled batches of small models").
-COMPILED_BATCHES_WORK = 3_000_000
-
 
 class CompiledBatches:
     """The compiled training of one model (see compiled_batches_for)."""
@@ -47,7 +37,7 @@ class CompiledBatches:
         """Whether batches of X (N, T, D) of batch_size rows take this path."""
         B, H = batch_size, self.lstm.units
         _, T, D = X.shape
-        return jit.compiled_loop(B, H) and B * T * (D + H + 1) * 4 * H <= COMPILED_BATCHES_WORK
+        return routes.compiled_batches(B, T, D, H)
 
     def run(self, X, y, batch_size, order=None, sample_weight=None):
         """One Adam step per batch, in order or in the given permutation:

@@ -7,7 +7,7 @@ threadpoolctl does the setting, on every BLAS library NumPy loaded.
 
 The LSTM loops share a batch's rows among as many of Numba's threads as
 BLAS may use, where each thread gets 16 rows or more
-(jit.MIN_THREAD_ROWS). In the larger layers (kernels.jit.compiled_loop
+(kernels.routes.row_threads). In the larger layers (kernels.routes.compiled_loop
 says which) each thread calls BLAS for its own rows, at one thread, from
 compiled code (kernels.blas, where NumPy's BLAS is an OpenBLAS: NumPy's
 wheels), with no Python between the steps: the fastest route at the
@@ -28,7 +28,7 @@ give the same bits.
 import numba
 import threadpoolctl
 
-from .kernels import jit
+from .kernels import routes
 from .checks import positive_int
 
 
@@ -56,9 +56,9 @@ def set_loop_threads(n):
         raise ValueError(f"the number of loop threads must be at most {most}, the threads "
                          f"Numba started (NUMBA_NUM_THREADS), got {n}")
     numba.set_num_threads(n)
-    jit.loop_threads = n
+    routes.loop_threads = n
 
 
 def loop_threads():
     """The threads the LSTM loops share a batch's rows among now."""
-    return jit.loop_threads
+    return routes.loop_threads

@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import npLSTM as nl
-from npLSTM.kernels import blas, jit
+from npLSTM.kernels import blas, routes
 
 # (head activation, loss): the three natural pairs, and MSE on other heads
 # (which takes the unfused path through the activation's derivative).
@@ -16,10 +16,11 @@ TOPOLOGIES = ["many-to-many", "many-to-one", "encoder-decoder", "reshaped"]
 # The two ways the Numba backend runs the larger layers and the products:
 #   python   BLAS from Python, on BLAS's threads: the large path's steps and
 #            every product (where npLSTM finds no OpenBLAS it can call, or
-#            where a batch is small: jit.MIN_THREAD_ROWS);
+#            where a batch is small: routes.MIN_THREAD_ROWS);
 #   threads  the rows of a batch on two of Numba's threads, each calling
-#            BLAS for its own (jit._row_blocks), and so every product
-#            (blas.matmul), even the small ones the tests use.
+#            BLAS for its own (routes.row_blocks), and so every product
+#            (blas.matmul, routes.product_threads), even the small ones the
+#            tests use.
 ROUTES = ["python", "threads"]
 
 
@@ -29,10 +30,10 @@ def take_route(patch, route):
     if route == "python":
         patch.setattr(blas, "GEMM", None)
     else:
-        patch.setattr(jit, "loop_threads", 2)
+        patch.setattr(routes, "loop_threads", 2)
         patch.setattr(blas, "threads", lambda: 2)
-        patch.setattr(blas, "ONE_THREAD_WORK", 0)
-        patch.setattr(blas, "THREAD_WORK", 1)
+        patch.setattr(routes, "ONE_THREAD_WORK", 0)
+        patch.setattr(routes, "THREAD_WORK", 1)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 import npLSTM as nl
 from npLSTM import compiled_batches
 from npLSTM.gradcheck import compare
-from npLSTM.kernels import jit
+from npLSTM.kernels import jit, routes
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-4}
 
@@ -120,10 +120,10 @@ def test_sizes_beyond_the_measured_bound_go_layer_by_layer(monkeypatch):
     steps = model._compiled
     assert steps.takes(X, 2) and not steps.takes(X, 64)         # 64 x 20 units: BLAS per step
     work = 2 * 3 * (5 + 20 + 1) * 80
-    monkeypatch.setattr(compiled_batches, "COMPILED_BATCHES_WORK", work - 1)
+    monkeypatch.setattr(routes, "COMPILED_BATCHES_WORK", work - 1)
     assert not steps.takes(X, 2)
-    monkeypatch.setattr(jit, "loop_threads", 2)             # the compiled steps stay serial
-    monkeypatch.setattr(compiled_batches, "COMPILED_BATCHES_WORK", work)
+    monkeypatch.setattr(routes, "loop_threads", 2)             # the compiled steps stay serial
+    monkeypatch.setattr(routes, "COMPILED_BATCHES_WORK", work)
     assert steps.takes(X, 2)
 
 

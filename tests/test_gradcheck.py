@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 
 from npLSTM import gradcheck as gc
-from npLSTM.kernels import jit, reference
+from npLSTM.kernels import jit, reference, routes
 
 from strategies import ROUTES, Config, configs, take_route
 
@@ -42,10 +42,10 @@ def test_the_large_path_matches_finite_differences(route, monkeypatch):
     called by each thread for its rows: strategies.ROUTES), stateful:
     sampled entries of every gradient."""
     take_route(monkeypatch, route)
-    config = Config(batch=3, timesteps=3, features=3, units=(jit.SMALL_UNITS + 2,) * 2,
+    config = Config(batch=3, timesteps=3, features=3, units=(routes.SMALL_UNITS + 2,) * 2,
                     topology="many-to-many", head="softmax", loss="categorical_crossentropy",
                     outputs=3, repeat=1, stateful=True, seed=11)
-    assert not jit.compiled_loop(config.batch, config.units[0])
+    assert not routes.compiled_loop(config.batch, config.units[0])
     report = gc.gradcheck(config.build(), *config.data(), max_entries=30, seed=1)
     assert report.passed(TOLERANCE), str(report)
 

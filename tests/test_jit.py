@@ -2,7 +2,7 @@
 
 float64: |jit - reference| <= 1e-12 (|reference| + max|reference|) for every
 array; float32: the same with 1e-5. Shapes are drawn on both sides of the
-small/large crossover (jit.compiled_loop), so both loop shapes are held.
+small/large crossover (routes.compiled_loop), so both loop shapes are held.
 """
 import numba
 import numpy as np
@@ -11,11 +11,11 @@ from hypothesis import given, settings, strategies as st
 from numba import njit
 
 import npLSTM as nl
-from npLSTM.kernels import blas, jit, reference
+from npLSTM.kernels import blas, jit, reference, routes
 from strategies import ROUTES, take_route
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
-units = st.integers(1, 9) | st.integers(jit.SMALL_UNITS - 2, jit.SMALL_UNITS + 2)
+units = st.integers(1, 9) | st.integers(routes.SMALL_UNITS - 2, routes.SMALL_UNITS + 2)
 
 
 def assert_equal_to(ours, theirs, rtol, what, scale=None):
@@ -71,12 +71,12 @@ def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed, route
 
 
 def test_the_tasks_sizes_take_the_measured_paths():
-    assert jit.compiled_loop(1, 20) and jit.compiled_loop(7, 20)      # memory, echo
-    assert not jit.compiled_loop(21, 150)                             # echo-partial
-    assert jit.compiled_loop(16, 32) and jit.compiled_loop(4, 16)     # adding, longlag-2a
-    assert jit.compiled_loop(1, 128) and not jit.compiled_loop(1, 129)
-    assert not jit.compiled_loop(16, 64)
-    assert jit.compiled_loop(512, 16) and not jit.compiled_loop(64, 17)
+    assert routes.compiled_loop(1, 20) and routes.compiled_loop(7, 20)      # memory, echo
+    assert not routes.compiled_loop(21, 150)                             # echo-partial
+    assert routes.compiled_loop(16, 32) and routes.compiled_loop(4, 16)     # adding, longlag-2a
+    assert routes.compiled_loop(1, 128) and not routes.compiled_loop(1, 129)
+    assert not routes.compiled_loop(16, 64)
+    assert routes.compiled_loop(512, 16) and not routes.compiled_loop(64, 17)
 
 
 def test_rows_go_on_threads_as_measured(monkeypatch):
@@ -84,29 +84,29 @@ def test_rows_go_on_threads_as_measured(monkeypatch):
     the products'), and the large path cuts it into a block of rows per
     thread, each calling BLAS itself (where NumPy's BLAS is an OpenBLAS
     npLSTM finds: NumPy's wheels): by default as many threads as BLAS's,
-    where each gets jit.MIN_THREAD_ROWS rows; with loop threads, that many,
+    where each gets routes.MIN_THREAD_ROWS rows; with loop threads, that many,
     a row each at least; never more than Numba started."""
     if blas.GEMM is None:
         pytest.skip("NumPy's BLAS here is not an OpenBLAS npLSTM finds: the large path "
                     "calls it from Python")
-    rows = jit.MIN_THREAD_ROWS
+    rows = routes.MIN_THREAD_ROWS
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 4)
     monkeypatch.setattr(blas, "threads", lambda: 2)
     assert [jit._row_threads(B) for B in (1, 2 * rows - 1, 2 * rows, 1000)] == [1, 1, 2, 2]
     assert jit._row_blocks(64, 256).tolist() == [0, 32, 64]
     assert jit._row_blocks(2 * rows, 256).tolist() == [0, rows, 2 * rows]
     assert jit._row_blocks(2 * rows - 1, 256) is None       # fewer rows a thread: BLAS's threads
-    assert jit._row_blocks(64, jit.TINY_UNITS) is None       # the compiled loop's sizes
+    assert jit._row_blocks(64, routes.TINY_UNITS) is None       # the compiled loop's sizes
     monkeypatch.setattr(blas, "threads", lambda: 8)
     assert len(jit._row_blocks(1000, 256)) == 4 + 1          # Numba's threads at most
     assert len(jit._row_blocks(3 * rows, 256)) == 3 + 1
     monkeypatch.setattr(blas, "threads", lambda: 1)
     assert jit._row_blocks(64, 256) is None                  # BLAS held to one thread
-    monkeypatch.setattr(jit, "loop_threads", 2)
+    monkeypatch.setattr(routes, "loop_threads", 2)
     assert jit._row_blocks(64, 256).tolist() == [0, 32, 64]
     assert jit._row_blocks(3, 256).tolist() == [0, 1, 3]
     assert jit._row_blocks(1, 256) is None                   # one row: nothing to share
-    monkeypatch.setattr(jit, "loop_threads", 4)
+    monkeypatch.setattr(routes, "loop_threads", 4)
     assert jit._row_blocks(2, 256).tolist() == [0, 1, 2]     # at most a thread a row
 
 
@@ -139,7 +139,7 @@ def test_products_on_threads_equal_numpy(m, k, n, layouts, dtype, threads, one_t
     with pytest.MonkeyPatch.context() as patch:
         take_route(patch, "threads")
         if one_thread:
-            patch.setattr(blas, "THREAD_WORK", m * n * k + 1)
+            patch.setattr(routes, "THREAD_WORK", m * n * k + 1)
         ours = blas.matmul(a, b, threads)
     assert ours.dtype == dtype and ours.shape == (m, n)
     theirs = a.astype(np.float64) @ b.astype(np.float64)
@@ -194,7 +194,7 @@ def test_dense_kernels_equal_reference(route, shape, dtype, monkeypatch):
 def test_inputs_are_left_unchanged(route, monkeypatch):
     take_route(monkeypatch, route)
     rng = np.random.default_rng(0)
-    for H in (4, jit.SMALL_UNITS + 1):
+    for H in (4, routes.SMALL_UNITS + 1):
         arrays = [rng.normal(size=s) for s in [(2, 3, 5), (2, H), (2, H), (5, 4 * H),
                                                  (H, 4 * H), (4 * H,)]]
         copies = [a.copy() for a in arrays]
@@ -345,7 +345,7 @@ def test_value_range_is_min_and_max(a, dtype):
 
 
 @pytest.mark.parametrize("kernels", [reference, jit])
-@pytest.mark.parametrize("B, T, D, H", [(2, 3, 4, 5), (3, 4, 30, jit.SMALL_UNITS + 4)])
+@pytest.mark.parametrize("B, T, D, H", [(2, 3, 4, 5), (3, 4, 30, routes.SMALL_UNITS + 4)])
 def test_backward_without_input_gradient(kernels, B, T, D, H):
     """with_dX=False (a first layer in training): dX is None, every other
     gradient is the same bit for bit; at both loop shapes."""
@@ -369,8 +369,8 @@ def test_large_path_models_train_as_the_reference(head, route, monkeypatch):
     the last LSTM's outputs or a Dense head: three training steps, float64,
     give the reference backend's losses and weights."""
     take_route(monkeypatch, route)
-    B, T, D, H = 3, 4, 5, jit.SMALL_UNITS + 4
-    assert not jit.compiled_loop(B, H)
+    B, T, D, H = 3, 4, 5, routes.SMALL_UNITS + 4
+    assert not routes.compiled_loop(B, H)
     rng = np.random.default_rng(3)
     X = rng.normal(size=(B, T, D))
     y = rng.normal(size=(B, T, H if head == "lstm" else 2))

@@ -33,7 +33,9 @@ def test_forward_is_one_step_at_a_time(B, T, D, H, seed):
     """Running T steps at once equals T calls of one step, state handed over.
 
     Equal to rounding, not to the bit: BLAS picks other kernels (gemv, gemm)
-    for other shapes, which sum x W in another order."""
+    for other shapes, which sum x W in another order. The states are sums of
+    terms of order 1, so a state near 0 (cancellation) differs by a few ulp
+    of 1, not of itself: hence atol 1e-15 beside rtol."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(B, T, D))
     W, U, b = rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)
@@ -41,9 +43,9 @@ def test_forward_is_one_step_at_a_time(B, T, D, H, seed):
     hs_all, h_T, c_T, _ = K.lstm_forward(X, h, c, W, U, b)
     for t in range(T):
         hs, h, c, _ = K.lstm_forward(X[:, t:t + 1], h, c, W, U, b)
-        np.testing.assert_allclose(hs[:, 0], hs_all[:, t], rtol=1e-14, atol=1e-16)
-    np.testing.assert_allclose(h, h_T, rtol=1e-14, atol=1e-16)
-    np.testing.assert_allclose(c, c_T, rtol=1e-14, atol=1e-16)
+        np.testing.assert_allclose(hs[:, 0], hs_all[:, t], rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(h, h_T, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(c, c_T, rtol=1e-14, atol=1e-15)
 
 
 def test_last_only_gradient_equals_gradient_on_the_last_step():

@@ -6,7 +6,8 @@ same functions and signatures:
 
 and, compiled only: lstm_dense.py, whole training steps of an LSTM under a
 Dense head (npLSTM.compiled_batches); blas.py, BLAS called from compiled
-code; cache.py, where Numba keeps the compiled code.
+code; routes.py, the one table of thresholds that decides which way a step
+runs; cache.py, where Numba keeps the compiled code.
 """
 from . import cache  # noqa: F401  (first: where Numba keeps the compiled kernels)
 from . import jit, reference

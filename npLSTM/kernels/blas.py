@@ -24,6 +24,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from . import routes
+
 # (symbol prefix, suffix) of OpenBLAS builds: NumPy's 64-bit-integer wheels,
 # its 32-bit ones, a plain OpenBLAS.
 OPENBLAS_NAMES = (("scipy_", "64_"), ("scipy_", ""), ("", ""))
@@ -150,18 +152,6 @@ def address(a, offset):
 
 
 # Products shared among threads ----------------------------------------------------------
-# OpenBLAS runs a product of less work (m n k) on one thread (65536 x
-# GEMM_MULTITHREAD_THRESHOLD, 4 unless built otherwise: interface/gemm.c):
-# NumPy's call serves those as well. On more, it hands the product to its
-# own threads, and those spin for a while after, waiting for more work,
-# on the cores npLSTM's next threaded kernel needs (docs/performance.md,
-# "Threads and holding BLAS").
-ONE_THREAD_WORK = 65536 * 4
-# Each thread's least share of a product worth starting threads for; less,
-# and the product runs on the calling thread, BLAS held to one thread:
-# starting threads costs more than it saves on a small product, such as an
-# encoder-decoder's Dense head (docs/performance.md).
-THREAD_WORK = 4 * 2**20
 
 
 def _operand(a):
@@ -196,21 +186,20 @@ def _row_products(gemm_at, blas_int, blocks, trans_a, a_at, lda, trans_b, b_at, 
 
 
 def matmul(a, b, row_threads):
-    """a @ b for 2-D arrays a, b, where row_threads (> 1) says that npLSTM's
-    own threads run this batch: where NumPy's call would hand the product
-    to BLAS's threads (set to more than one, work above ONE_THREAD_WORK),
-    its rows go to Numba's threads instead (THREAD_WORK a thread at least,
-    at most one a row, row_threads, and the threads Numba started), each
-    calling BLAS at one thread for its own, or it runs on the calling
-    thread with BLAS at one; in float32 or float64 with GEMM found. Else
-    NumPy's product."""
+    """a @ b for 2-D arrays a, b of a batch whose rows run on row_threads of
+    npLSTM's threads, as routes.product_threads says: NumPy's product, or
+    on the calling thread with BLAS held to one, or its rows shared among
+    Numba's threads, each calling BLAS at one thread (in float32 or float64
+    with GEMM found; else NumPy's product)."""
     (m, k), n = a.shape, b.shape[1]
-    work = m * n * k
-    if (GEMM is None or row_threads < 2 or work <= ONE_THREAD_WORK or threads() < 2
-            or a.dtype != b.dtype or a.dtype.type not in GEMM or k != b.shape[0]):
+    if (GEMM is None or a.dtype != b.dtype or a.dtype.type not in GEMM
+            or k != b.shape[0]):
         return a @ b
-    shared = min(row_threads, m, numba.config.NUMBA_NUM_THREADS, work // THREAD_WORK)
-    if shared < 2:
+    shared = routes.product_threads(m, n, k, row_threads, threads(),
+                                    numba.config.NUMBA_NUM_THREADS)
+    if shared == 0:
+        return a @ b
+    if shared == 1:
         with one_blas_thread():
             return a @ b
     a, b = (x if _operand(x) else np.ascontiguousarray(x) for x in (a, b))

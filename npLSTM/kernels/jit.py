@@ -4,20 +4,20 @@ reference.py (held equal to 1e-12 in float64 by tests/test_jit.py).
 Dimension legend and conventions: see reference.py, whose docstrings hold
 the equations; this file only says how the loops are shaped for speed.
 
-Two shapes of the same recurrence, chosen by size (compiled_loop):
+Two shapes of the same recurrence, chosen by size (routes.compiled_loop):
   small  the whole time loop in one compiled call: the product h U written
          out as loops, gate math in one loop, no Python per step. Where batch and
          units are small, a BLAS call per step costs more than it saves.
   large  per step one BLAS GEMM (h U, dz U^T) around a compiled
          element-wise gate kernel, with NumPy's BLAS, which needs no
          SciPy as Numba's np.dot would. Where a batch has rows enough
-         for several threads (_row_threads), each thread takes a block
+         for several threads (routes.row_threads), each thread takes a block
          of rows and calls that BLAS itself from compiled code (blas.py),
          steps and weight gradients alike; else the products are NumPy
          calls from Python, on BLAS's own threads.
 In both, x W for all steps is one GEMM before the loop, and dX, dW, dU are
 one GEMM each after the backward loop (loops where that work is tiny:
-SMALL_GRAD_WORK), as in reference.py; the cache is laid out as reference.py's.
+routes.loop_weight_grads), as in reference.py; the cache is laid out as reference.py's.
 Unlike reference.py, b joins in the gate math and db is summed in the large
 path's backward step, each a pass of its own over a (B, T, 4H) array saved.
 """
@@ -30,62 +30,17 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from . import blas, reference
+from . import blas, reference, routes
 from .blas import address, gemm
 from .reference import ACTIVATIONS, activation_backward  # noqa: F401  (as fast in NumPy)
 
-# Where the compiled loop beats BLAS per step: up to 128 units while batch
-# x units stays within 512, and at up to 16 units at any batch. `python
-# benchmarks/kernels.py --crossover` measures both shapes across sizes and
-# precisions; docs/performance.md gives the figures and the few sizes this
-# rule misplaces (a rule by precision was not worth its complexity).
-SMALL_UNITS = 128     # most units for the compiled loop
-SMALL_WORK = 512      # most batch x units for it
-TINY_UNITS = 16       # the compiled loop at any batch
-# The weight gradients are one pass over every row and step, with no
-# recurrence: loops beat BLAS's call overhead only while the work is tiny
-# (the tutorials' memory model). The work counted is B*T*(D+H+1)*4H
-# multiply-adds.
-SMALL_GRAD_WORK = 40_000
-
-
-# How many of Numba's threads share out the rows of a batch at any size (set
-# by npLSTM.set_loop_threads; 1: as _row_threads decides): the adding task's
-# 16 rows run about twice as fast on two. Rows are independent, so the
-# compiled loops' results are the same bit for bit.
-loop_threads = 1
-
-
-def compiled_loop(B, H):
-    """Whether the whole-loop kernels serve a batch of B rows of H units."""
-    return H <= TINY_UNITS or (H <= SMALL_UNITS and B * H <= SMALL_WORK)
-
-
-# Where the batch's rows go on npLSTM's own threads by default: with at
-# least 16 rows a thread (the large path's per-step products are then big
-# enough to run well on one BLAS thread each; below that BLAS's own threads
-# win). docs/performance.md, "Row blocks on threads", has the figures.
-MIN_THREAD_ROWS = 16
-
-
 def _row_threads(B):
-    """The threads that share a batch of B rows in the LSTM loops, both
-    shapes, and in the products around them (1: none, the loops run on the
-    calling thread and BLAS's own threads take the products):
-    the loop threads when set above 1, else BLAS's threads while each gets
-    MIN_THREAD_ROWS rows; at most a thread a row, and the threads Numba
-    started. On npLSTM's threads, BLAS's own idle threads are never left
-    spinning on the cores they need (blas.ONE_THREAD_WORK)."""
-    if loop_threads > 1:
-        threads = loop_threads
-    else:
-        threads = min(blas.threads(), B // MIN_THREAD_ROWS)
-    return max(1, min(threads, B, numba.config.NUMBA_NUM_THREADS))
+    """routes.row_threads with this process's thread counts."""
+    return routes.row_threads(B, blas.threads(), numba.config.NUMBA_NUM_THREADS)
 
 
 def _matmul(a, b, B):
-    """a @ b for 2-D arrays, computed for a batch of B rows: on the threads
-    of _row_threads(B) where large enough (blas.matmul)."""
+    """a @ b for 2-D arrays, computed for a batch of B rows (blas.matmul)."""
     return blas.matmul(a, b, _row_threads(B))
 
 
@@ -776,7 +731,7 @@ def lstm_weight_grads(dZ, X, h0, hs, W, with_dX=True):
     """As reference.lstm_weight_grads: (dX, dW, dU, db)."""
     B, T, D = X.shape
     H = h0.shape[1]
-    if B * T * (D + H + 1) * 4 * H > SMALL_GRAD_WORK:
+    if not routes.loop_weight_grads(B, T, D, H):
         return _weight_products(dZ, X, h0, hs, W, with_dX) + (dZ.reshape(B * T, 4 * H).sum(axis=0),)
     X = np.ascontiguousarray(X)
     dX, dW = np.empty_like(X) if with_dX else None, np.empty_like(W)
@@ -793,13 +748,8 @@ def _keep(mask, B, T):
 
 
 def _row_blocks(B, H):
-    """Where the large path shares a batch's rows among threads (_row_threads,
-    and BLAS callable from compiled code: blas.GEMM), the first row of each
-    thread's block and, last, B; else None."""
-    threads = _row_threads(B)
-    if compiled_loop(B, H) or blas.GEMM is None or threads < 2:
-        return None
-    return np.linspace(0, B, threads + 1).astype(np.int64)
+    """routes.row_blocks with this process's threads and BLAS."""
+    return routes.row_blocks(B, H, _row_threads(B), blas.GEMM is not None)
 
 
 def lstm_forward(X, h0, c0, W, U, b, mask=None):
@@ -816,7 +766,7 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     gates = np.empty((B, T, 4 * H), dtype=X.dtype)
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty((B, T, H), dtype=X.dtype)
-    if compiled_loop(B, H):
+    if routes.compiled_loop(B, H):
         _run_loop(_forward_loop, _forward_loop_threaded, B, XW, b, h0, c0, U, keep, gates, cs,
                   hs)
     else:
@@ -847,7 +797,7 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
     dhs = np.ascontiguousarray(dhs) if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype)  # unread
     dZ = np.empty_like(gates)
     U = np.ascontiguousarray(U)
-    if compiled_loop(*h0.shape):
+    if routes.compiled_loop(*h0.shape):
         dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
         _run_loop(_backward_loop, _backward_loop_threaded, B, dhs, has_dhs, dh_T, dc_T, gates,
                   cs, c0, U, keep, dZ, dh0, dc0)

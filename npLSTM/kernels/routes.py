@@ -1,0 +1,106 @@
+"""Which way the Numba backend runs a step: the one table of measured
+thresholds, and every decision made from it.
+
+Each decision is a plain function of the sizes and of the thread counts it
+is given, so that what a step will do can be read, and tested, here:
+
+    compiled_loop(B, H)       the whole time loop compiled (small layers), or
+                              one BLAS product per step around compiled gates
+    row_threads(B, ...)       how many threads share a batch's rows, in the
+                              loops and in the products around them
+    row_blocks(B, H, ...)     the large path's blocks of rows, a thread each,
+                              each thread calling BLAS for its own rows
+    loop_weight_grads(...)    dX, dW, dU, db as loops, or a GEMM each
+    product_threads(...)      how a product of a batch runs (blas.matmul)
+    compiled_batches(...)     whether a small model's batches train in one
+                              compiled call (npLSTM.compiled_batches)
+
+The thresholds come from `python benchmarks/kernels.py` (--crossover,
+--compiled-batches, the tables); docs/performance.md gives the figures
+behind each, and why the routes are shaped as they are. Nothing else in
+the kernels reads a threshold. Where a batch's rows are independent, the
+threads do not change the compiled loops' results.
+"""
+import numpy as np
+
+# The compiled loop beats BLAS per step up to 128 units while batch x units
+# stays within 512, and at up to 16 units at any batch.
+SMALL_UNITS = 128     # most units for the compiled loop
+SMALL_WORK = 512      # most batch x units for it
+TINY_UNITS = 16       # the compiled loop at any batch
+# The weight gradients are one pass over every row and step, with no
+# recurrence: loops beat BLAS's call overhead only while the work,
+# B*T*(D+H+1)*4H multiply-adds, is tiny (the tutorials' memory model).
+SMALL_GRAD_WORK = 40_000
+# A batch's rows go on npLSTM's own threads with at least this many rows a
+# thread: the per-step products are then big enough to run well on one BLAS
+# thread each; below it BLAS's own threads win.
+MIN_THREAD_ROWS = 16
+# OpenBLAS runs a product of at most this much work (m n k) on one thread
+# (65536 x GEMM_MULTITHREAD_THRESHOLD, 4 unless built otherwise); on more
+# it hands it to its own threads, which then spin for a while on the cores
+# npLSTM's threads need.
+ONE_THREAD_WORK = 65536 * 4
+# Each thread's least share of a product worth starting threads for; less,
+# and the product runs on the calling thread, BLAS held to one thread.
+THREAD_WORK = 4 * 2**20
+# The most work (multiply-adds of a step's weight gradients) for a small
+# model's compiled batches: below it they beat layer by layer at every size
+# measured; above it layer by layer wins with few inputs.
+COMPILED_BATCHES_WORK = 3_000_000
+
+# How many of Numba's threads share out the rows of a batch at any size
+# (npLSTM.set_loop_threads); 1: as row_threads decides by the batch.
+loop_threads = 1
+
+
+def compiled_loop(B, H):
+    """Whether the whole-loop kernels serve a batch of B rows of H units."""
+    return H <= TINY_UNITS or (H <= SMALL_UNITS and B * H <= SMALL_WORK)
+
+
+def row_threads(B, blas_threads, most):
+    """The threads that share a batch of B rows in the LSTM loops, both
+    shapes, and in the products around them (1: none, the loops run on the
+    calling thread and BLAS's own threads take the products): the loop
+    threads when set above 1, else BLAS's thread count while each gets
+    MIN_THREAD_ROWS rows; at most a thread a row, and `most` (the threads
+    Numba started)."""
+    threads = loop_threads if loop_threads > 1 else min(blas_threads, B // MIN_THREAD_ROWS)
+    return max(1, min(threads, B, most))
+
+
+def row_blocks(B, H, threads, blas_callable):
+    """Where the large path shares a batch's rows among `threads` threads
+    that call BLAS themselves (blas_callable: npLSTM found a BLAS it can
+    call from compiled code), the first row of each thread's block and,
+    last, B; else None."""
+    if compiled_loop(B, H) or not blas_callable or threads < 2:
+        return None
+    return np.linspace(0, B, threads + 1).astype(np.int64)
+
+
+def loop_weight_grads(B, T, D, H):
+    """Whether dX, dW, dU, db are computed as loops rather than GEMMs."""
+    return B * T * (D + H + 1) * 4 * H <= SMALL_GRAD_WORK
+
+
+def product_threads(m, n, k, row_threads, blas_threads, most):
+    """How a product (m, k) @ (k, n) of a batch whose rows run on
+    `row_threads` threads is computed:
+        0  NumPy's call, BLAS deciding its threads (the batch is not on
+           npLSTM's threads, or BLAS would run it on one thread anyway)
+        1  NumPy's call on the calling thread, BLAS held to one thread
+        n  its rows on n of Numba's threads, each calling BLAS at one thread
+    so that BLAS's own threads are never left spinning beside npLSTM's."""
+    work = m * n * k
+    if row_threads < 2 or work <= ONE_THREAD_WORK or blas_threads < 2:
+        return 0
+    shared = min(row_threads, m, most, work // THREAD_WORK)
+    return shared if shared >= 2 else 1
+
+
+def compiled_batches(B, T, D, H):
+    """Whether the batches of a model of one LSTM under a Dense head train
+    in one compiled call at this size (npLSTM.compiled_batches)."""
+    return compiled_loop(B, H) and B * T * (D + H + 1) * 4 * H <= COMPILED_BATCHES_WORK
