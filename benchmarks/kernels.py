@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 import npLSTM as nl
-from npLSTM.kernels import jit, routes
+from npLSTM.kernels import routes
 
 SIZES = [(1, 1, 5, 20), (7, 5, 100, 20), (21, 5, 100, 150), (64, 100, 128, 256),
          (64, 100, 256, 512)]

@@ -8,8 +8,9 @@
 from .layers import (LSTM, Activation, Dense, Layer, Masking, RepeatVector, Reshape,
                      TimeDistributed)
 from .losses import Loss
-from .model import Backprop, History, Sequential, TrainingDiverged, load_model
+from .model import Sequential, load_model
 from .optimizers import SGD, Adam, Optimizer
+from .results import Backprop, History, TrainingDiverged
 from .threads import blas_threads, loop_threads, set_blas_threads, set_loop_threads
 
 __version__ = "0.1.0"

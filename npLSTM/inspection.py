@@ -108,3 +108,23 @@ def describe(inspection):
             lines.append(f"  unit {unit:>3}: cell state {shown} (spread {layer.spread[unit]:.3f})")
     lines.append("sequences: " + "; ".join(inspection.titles))
     return lines
+
+
+def summary(model):
+    """Keras's table of a built model: each layer's name and type, output
+    shape and parameter count, then the totals. The batch dimension shows as
+    None unless the batch size is fixed (batch_input_shape)."""
+    if not model.built:
+        raise ValueError("this model is not built yet: give the first layer input_shape "
+                         "or batch_input_shape, or call it on data first")
+    rows = [(" Layer (type)", "Output Shape", "Param #")] + [
+        (f" {name} ({type(layer).__name__})", str((model.batch_size,) + layer.output_shape),
+         str(sum(p.size for p in layer.params)))
+        for name, layer in zip(model.layer_names, model.layers)]
+    widths = [max(len(r[k]) for r in rows) + 4 for k in range(3)]
+    width = sum(widths)
+    lines = [f"{cells[0]:<{widths[0]}}{cells[1]:<{widths[1]}}{cells[2]}" for cells in rows]
+    total = model.parameters.size
+    return "\n".join(['Model: "sequential"', "_" * width, lines[0], "=" * width, *lines[1:],
+                      "=" * width, f"Total params: {total:,}", f"Trainable params: {total:,}",
+                      "Non-trainable params: 0", "_" * width])

@@ -10,7 +10,6 @@ Stateful LSTMs carry their final state into the next call (Keras semantics);
 the gradient stops at each call's boundary (truncated BPTT).
 """
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,50 +18,9 @@ from .compiled_batches import compiled_batches_for
 from .layers import LSTM, Layer, from_config
 from .layers.lstm import LSTMTrace
 from .params import ParameterBuffer
+from .results import Backprop, History, TrainingDiverged, count_correct
 
 DTYPES = ("float32", "float64")
-
-
-class TrainingDiverged(FloatingPointError):
-    """A training step produced a non-finite loss or gradient.
-
-    The step was not applied: weights, optimizer moments and recurrent
-    state are as they were after the last good step.
-    """
-
-
-@dataclass
-class History:
-    """What fit recorded: history["loss"] (and "accuracy") per epoch."""
-    epoch: list = field(default_factory=list)
-    history: dict = field(default_factory=dict)
-
-    def record(self, epoch, **values):
-        self.epoch.append(epoch)
-        for key, value in values.items():
-            self.history.setdefault(key, []).append(value)
-
-
-@dataclass
-class Backprop:
-    """One forward and backward pass, nothing updated (Sequential.backprop)."""
-    loss: float
-    grads: list           # parameter gradients, in get_weights() order
-    inputs: np.ndarray    # dL/dX
-    states: list          # dL/d(h0, c0) of each stateful LSTM, in layer order
-
-
-def _count_correct(outputs, targets, mask=None):
-    """Correct predictions and their number: argmax over classes when there
-    are several outputs per step, a 0.5 threshold when there is one; only
-    the steps that count under the mask."""
-    if outputs.shape[-1] > 1:
-        hits = outputs.argmax(axis=-1) == targets.argmax(axis=-1)
-    else:
-        hits = ((outputs > 0.5) == (targets > 0.5))[..., 0]
-    if mask is not None:
-        return int(np.count_nonzero(hits[mask])), int(np.count_nonzero(mask))
-    return int(np.count_nonzero(hits)), hits.size
 
 
 class Sequential:
@@ -167,23 +125,9 @@ class Sequential:
 
     def summary(self, print_fn=print):
         """Print each layer's name and type, output shape and parameter count,
-        then the totals, as Keras prints them. The batch dimension shows as
-        None unless the batch size is fixed (batch_input_shape)."""
-        if not self.built:
-            raise ValueError("this model is not built yet: give the first layer input_shape "
-                             "or batch_input_shape, or call it on data first")
-        rows = [(" Layer (type)", "Output Shape", "Param #")] + [
-            (f" {name} ({type(layer).__name__})", str((self.batch_size,) + layer.output_shape),
-             str(sum(p.size for p in layer.params)))
-            for name, layer in zip(self.layer_names, self.layers)]
-        widths = [max(len(r[k]) for r in rows) + 4 for k in range(3)]
-        width = sum(widths)
-        lines = [f"{cells[0]:<{widths[0]}}{cells[1]:<{widths[1]}}{cells[2]}" for cells in rows]
-        total = self.parameters.size
-        print_fn("\n".join(['Model: "sequential"', "_" * width, lines[0], "=" * width,
-                             *lines[1:], "=" * width,
-                             f"Total params: {total:,}", f"Trainable params: {total:,}",
-                             "Non-trainable params: 0", "_" * width]))
+        then the totals, as Keras prints them (npLSTM.inspection.summary)."""
+        from .inspection import summary
+        print_fn(summary(self))
 
     def trace(self, X, batch_size=None):
         """Run X forward, batch by batch as predict does, and return what every
@@ -325,7 +269,7 @@ class Sequential:
             weights = None if sample_weight is None else sample_weight[rows]
             loss, outputs = step(X[rows], y[rows], weights)
             loss_sum += loss * len(outputs)
-            hits, total = _count_correct(outputs, y[rows], self._output_mask)
+            hits, total = count_correct(outputs, y[rows], self._output_mask)
             correct, count = correct + hits, count + total
         return loss_sum / len(X), correct / max(count, 1)
 
@@ -359,7 +303,7 @@ class Sequential:
                 if compiled:
                     _, loss, outputs = self._train_compiled(compiled, X, y, batch_size, order,
                                                          sample_weight)
-                    hits, total = _count_correct(outputs, y)
+                    hits, total = count_correct(outputs, y)
                     accuracy = hits / max(total, 1)
                 else:
                     loss, accuracy = self._run_batches(self._train_step, X, y, batch_size,
@@ -418,7 +362,7 @@ class Sequential:
         loss, outputs = self._evaluate_step(X, y, sample_weight)
         if not self.metrics:
             return loss
-        hits, total = _count_correct(outputs, y, self._output_mask)
+        hits, total = count_correct(outputs, y, self._output_mask)
         return [loss, hits / max(total, 1)]
 
     def predict(self, X, batch_size=None):

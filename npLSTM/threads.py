@@ -28,8 +28,8 @@ give the same bits.
 import numba
 import threadpoolctl
 
-from .kernels import routes
 from .checks import positive_int
+from .kernels import routes
 
 
 def set_blas_threads(n):
@@ -62,3 +62,12 @@ def set_loop_threads(n):
 def loop_threads():
     """The threads the LSTM loops share a batch's rows among now."""
     return routes.loop_threads
+
+
+def set_threads(blas, loop):
+    """Set BLAS's threads and the loop threads, each when given (None: left
+    as it is): what --blas-threads and --loop-threads do."""
+    if loop:
+        set_loop_threads(loop)
+    if blas:
+        set_blas_threads(blas)

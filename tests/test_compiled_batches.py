@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 import npLSTM as nl
 from npLSTM import compiled_batches
 from npLSTM.gradcheck import compare
-from npLSTM.kernels import jit, routes
+from npLSTM.kernels import routes
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-4}
 

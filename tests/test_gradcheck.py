@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 
 from npLSTM import gradcheck as gc
-from npLSTM.kernels import jit, reference, routes
+from npLSTM.kernels import reference, routes
 
 from strategies import ROUTES, Config, configs, take_route
 

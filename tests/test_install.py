@@ -12,7 +12,6 @@ import sys
 import sysconfig
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 USE = ("import numpy, npLSTM; from npLSTM.kernels import jit; "

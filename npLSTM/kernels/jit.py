@@ -1,13 +1,16 @@
-"""The LSTM kernels compiled with Numba: same functions, same results as
+"""The kernels compiled with Numba: same functions, same results as
 reference.py (held equal to 1e-12 in float64 by tests/test_jit.py).
 
 Dimension legend and conventions: see reference.py, whose docstrings hold
-the equations; this file only says how the loops are shaped for speed.
+the equations. This module is the backend the layers call: the LSTM's
+forward and backward (dispatching to the loops of lstm_loops.py, whose gate
+math is gate_math.py's, by the routes routes.py decides), Dense, the heads
+and losses, Adam and the scans of the input checks.
 
 Two shapes of the same recurrence, chosen by size (routes.compiled_loop):
   small  the whole time loop in one compiled call: the product h U written
-         out as loops, gate math in one loop, no Python per step. Where batch and
-         units are small, a BLAS call per step costs more than it saves.
+         out as loops, no Python per step. Where batch and units are small,
+         a BLAS call per step costs more than it saves.
   large  per step one BLAS GEMM (h U, dz U^T) around a compiled
          element-wise gate kernel, with NumPy's BLAS, which needs no
          SciPy as Numba's np.dot would. Where a batch has rows enough
@@ -17,22 +20,24 @@ Two shapes of the same recurrence, chosen by size (routes.compiled_loop):
          calls from Python, on BLAS's own threads.
 In both, x W for all steps is one GEMM before the loop, and dX, dW, dU are
 one GEMM each after the backward loop (loops where that work is tiny:
-routes.loop_weight_grads), as in reference.py; the cache is laid out as reference.py's.
+routes.loop_weight_grads), as in reference.py; the cache is reference.py's
+LSTMCache.
 Unlike reference.py, b joins in the gate math and db is summed in the large
 path's backward step, each a pass of its own over a (B, T, 4H) array saved.
 """
 import math
-import types as types_module
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic, overload
+from numba import njit
 
 from . import blas, reference, routes
-from .blas import address, gemm
+from .gate_math import KERNEL, _exp_neg, _sig, _sig_from
+from .lstm_loops import (_backward_blocks, _backward_loop, _backward_loop_threaded,
+                         _forward_blocks, _forward_loop, _forward_loop_threaded, _gates_step,
+                         _gates_step_backward, _weight_blocks, _weight_grads_loop)
 from .reference import ACTIVATIONS, activation_backward  # noqa: F401  (as fast in NumPy)
+
 
 def _row_threads(B):
     """routes.row_threads with this process's thread counts."""
@@ -44,243 +49,6 @@ def _matmul(a, b, B):
     return blas.matmul(a, b, _row_threads(B))
 
 
-# Gate math written so that loops over it vectorise -----------------------------------------
-# math.exp is a call into the C library, made one element at a time; LLVM can
-# run arithmetic on 4 float64 (AVX2) per instruction, but only in loops
-# without such calls and without Python's zero-division checks (hence
-# error_model="numpy"). 'contract' lets it fuse a * b + c into one FMA,
-# rounded once. (docs/performance.md: "Why the gate math vectorises".)
-KERNEL = dict(cache=True, error_model="numpy", fastmath={"contract"})
-TAYLOR = tuple(1.0 / math.factorial(n) for n in range(13, -1, -1))        # 1/13!, ..., 1/0!
-# Every constant takes the precision of the numbers it meets: a float64
-# literal would turn float32 math into float64 (Numba types by operand), 4
-# numbers to an AVX2 instruction instead of 8. Per precision: its type, the
-# x at and below which exp(x) rounds to 0, ln 2 = HI + LO split so that k HI is
-# exact, the exponent's bias and bit position, a shift s that keeps
-# 2^(k + s) a normal number where exp(x) is subnormal, and how many Taylor
-# terms make exp(r) exact to the precision for |r| <= ln(2) / 2: the first
-# left out, r^n / n!, is 4e-18 for n = 14 and 5e-9 for n = 8, below half a
-# unit in the last place of 1 (1.1e-16, 6e-8).
-EXP_FORMATS = {
-    types.float64: (np.float64, -745.2, 6.93147180369123816490e-01, 1.90821492927058770002e-10,
-                    1023, 52, 64, 64, 14),
-    types.float32: (np.float32, -104.0, 6.93145751953125e-01, 1.42860682030941723212e-06,
-                    127, 23, 32, 32, 8),
-}
-
-
-@intrinsic
-def _two_to(typingctx, k, like):
-    """2^k as a float of like's type (float32 or float64), built from its
-    exponent bits; k an int32 within the normal exponents."""
-    *_, bias, position, width, _, _ = EXP_FORMATS[like]
-
-    def codegen(context, builder, signature, args):
-        bits = ir.IntType(width)
-        exponent = builder.add(builder.sext(args[0], bits) if width > 32 else args[0],
-                               ir.Constant(bits, bias))
-        return builder.bitcast(builder.shl(exponent, ir.Constant(bits, position)),
-                               context.get_value_type(like))
-    return like(types.int32, like), codegen
-
-
-def _exp_neg(x):
-    """exp(x) for x <= 0, in arithmetic only (the compiled form below, for
-    float64 and float32): within 1.01 ulp of the exact exp, subnormal
-    results included, 0 below -745.2 (float32: -104), where exp rounds to 0.
-    In Python: math.exp."""
-    return math.exp(x)
-
-
-@overload(_exp_neg)
-def _exp_neg_compiled(x):
-    """exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2) / 2, where 14
-    Taylor terms of exp(r) are exact to double precision, 8 to single; 2^k is built
-    from its bits (from an int32: AVX2 converts floats to int32 in vector
-    registers, not to int64), as 2^(k + s) 2^-s: the last product rounds
-    once into the subnormal numbers. Below the lowest x, x is taken as the
-    lowest, where that product rounds to 0: no test of its own for it.
-    NaN stays NaN. Horner's rule starts from the first coefficient, not
-    from 0 (0 r + c is an FMA that LLVM may not drop: r may be NaN). That
-    and no test below the lowest x: 18% faster in float32, 14% in float64."""
-    real, lowest, ln2_hi, ln2_lo, *_, shift, terms = EXP_FORMATS[x]
-    lowest, ln2_hi, ln2_lo, shift = real(lowest), real(ln2_hi), real(ln2_lo), real(shift)
-    log2_e, half = real(1.4426950408889634), real(0.5)
-    shift_back = real(2.0) ** -shift
-    first, *rest = (real(c) for c in TAYLOR[-terms:])
-    rest = tuple(rest)
-
-    def exp_neg(x):
-        y = max(x, lowest)                  # keeps NaN: max keeps its first argument then
-        k = np.floor(y * log2_e + half)
-        r = (y - k * ln2_hi) - k * ln2_lo
-        p = first
-        for c in rest:
-            p = p * r + c
-        return p * _two_to(np.int32(k + shift), x) * shift_back
-    return exp_neg
-
-
-@njit(inline="always")
-def _sig_from(x, e):
-    """sigmoid(x) from e = exp(-|x|), which never overflows."""
-    one = type(e)(1.0)
-    return (one if x >= 0.0 else e) / (one + e)
-
-
-@njit(inline="always")
-def _sig(x):
-    return _sig_from(x, _exp_neg(-abs(x)))
-
-
-@njit(inline="always")
-def _tanh(x):
-    # from one exp: Numba's math.tanh is a library call too
-    real = type(x)
-    e = _exp_neg(real(-2.0) * abs(x))
-    t = (real(1.0) - e) / (real(1.0) + e)
-    return t if x >= 0.0 else -t
-
-
-@njit(inline="always")
-def _copy(source, target):
-    """target[:] = source for 1-D arrays of one size, written as a loop:
-    Numba's array assignment compiles its shape-mismatch error messages
-    with it, seconds of string code at a first run, for a check these
-    callers never need."""
-    for k in range(target.size):
-        target[k] = source[k]
-
-
-@njit(inline="always")
-def _blocks(a):
-    """a (4H) as its four gates' blocks i, f, g, o: slices, so that the loops
-    over them index from 0. An index like 2H + j could be negative as far as
-    LLVM knows, and Numba's reading of negative indices from the end then
-    loads and stores one number at a time (float32 gate math 2x slower)."""
-    H = a.size // 4
-    return a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
-
-
-@njit(inline="always")
-def _gates_row(z, xw, bias, c_prev, gates, c, h):
-    """One row's step forward: gates (4H) from z + xw + bias, the step's
-    h_{t-1} U, x_t W and b, then c and h (H). The sum is taken inside the
-    gates' loops: a pass of its own over z, or adding b to x W beforehand
-    (a pass over all steps' (B, T, 4H)), made the large path's step slower.
-    One loop per function over a contiguous run: a loop computing a unit's
-    four gates together does not vectorise."""
-    i, f, g, o = _blocks(gates)
-    _, _, z_g, z_o = _blocks(z)
-    _, _, xw_g, xw_o = _blocks(xw)
-    _, _, bias_g, bias_o = _blocks(bias)
-    for j in range(2 * c.size):                 # i, f: one run
-        gates[j] = _sig(z[j] + xw[j] + bias[j])
-    for j in range(c.size):
-        g[j] = _tanh(z_g[j] + xw_g[j] + bias_g[j])
-    for j in range(c.size):
-        o[j] = _sig(z_o[j] + xw_o[j] + bias_o[j])
-    for j in range(c.size):
-        c[j] = f[j] * c_prev[j] + i[j] * g[j]
-        h[j] = o[j] * _tanh(c[j])
-
-
-@njit(inline="always")
-def _gates_row_backward(gates, c, c_prev, dh, dc, dz):
-    """One row's step back: dz (4H) from dh and dc (H), the gradients
-    reaching h and c; dc becomes the gradient towards c_prev.
-
-    Two loops, each touching few arrays: LLVM vectorises a loop only after
-    checking at run time that the arrays it writes do not overlap the
-    others, and gives up beyond 8 such checks: one loop over all of it
-    needed 9, these 7 and 5. The first leaves d = dL/dc_t in dc."""
-    one = gates.dtype.type(1.0)
-    i, f, g, o = _blocks(gates)
-    dz_i, dz_f, dz_g, dz_o = _blocks(dz)
-    for j in range(c.size):
-        tc = _tanh(c[j])
-        dz_o[j] = dh[j] * tc * o[j] * (one - o[j])
-        dc[j] += dh[j] * o[j] * (one - tc * tc)
-    for j in range(c.size):
-        d = dc[j]
-        dz_i[j] = d * g[j] * i[j] * (one - i[j])
-        dz_f[j] = d * c_prev[j] * f[j] * (one - f[j])
-        dz_g[j] = d * i[j] * (one - g[j] * g[j])
-        dc[j] = d * f[j]
-
-
-# Small: the whole loop compiled ------------------------------------------------------------
-
-
-def _forward_rows(XW, bias, h0, c0, U, keep, gates, cs, hs):
-    """Fill gates, cs, hs (B, T, .) from XW = X W and the bias b; rows are
-    independent. Where keep[b, t] is False the row carries its state
-    through the step."""
-    B, T, H4 = XW.shape
-    H = H4 // 4
-    for b in prange(B):                     # range, or rows shared by threads
-        z = np.empty(H4, dtype=XW.dtype)
-        # c_{t-1} is read from a buffer of its own: read in place from cs,
-        # which the step writes, the gate math ran slower (LLVM's
-        # vectorised loop does not say why).
-        h_prev, c_prev = h0[b], c0[b].copy()
-        for t in range(T):
-            for j in range(H4):
-                z[j] = 0.0
-            for k in range(H):              # z = h_prev U: an axpy per row of U
-                hk = h_prev[k]
-                for j in range(H4):
-                    z[j] += hk * U[k, j]
-            _gates_row(z, XW[b, t], bias, c_prev, gates[b, t], cs[b, t], hs[b, t])
-            if not keep[b, t]:
-                _copy(c_prev, cs[b, t])
-                _copy(h_prev, hs[b, t])
-            h_prev = hs[b, t]
-            _copy(cs[b, t], c_prev)
-
-
-def _backward_rows(dhs, has_dhs, dh_T, dc_T, gates, cs, c0, U, keep, dZ, dh0, dc0):
-    """Fill dZ (B, T, 4H), dh0, dc0 going back in time; rows are independent.
-    A masked step passes dh and dc through and gets dz = 0."""
-    B, T, H4 = gates.shape
-    H = H4 // 4
-    for b in prange(B):
-        dh = dh_T[b].copy()
-        dc = dc_T[b].copy()
-        for t in range(T - 1, -1, -1):
-            if has_dhs:
-                dh += dhs[b, t]
-            if not keep[b, t]:
-                dZ[b, t] = 0.0
-                continue
-            dz = dZ[b, t]
-            _gates_row_backward(gates[b, t], cs[b, t], cs[b, t - 1] if t > 0 else c0[b],
-                                dh, dc, dz)
-            for k in range(H):              # dh = dz U^T: a dot product along each row of U
-                total = U.dtype.type(0.0)   # summed in U's precision (float32: 8 per vector)
-                for j in range(H4):
-                    total += dz[j] * U[k, j]
-                dh[k] = total
-        _copy(dh, dh0[b])
-        _copy(dc, dc0[b])
-
-
-# The backward loop's dot products may be summed in any order ("reassoc"),
-# so that they vectorise: faster than axpys along U^T, which had to be
-# copied out of U each call.
-BACKWARD = dict(KERNEL, fastmath={"contract", "reassoc"})
-
-
-def _threaded_build(rows, flags):
-    """rows compiled with its rows shared among Numba's threads (parallel=True
-    turns prange into a threaded loop). Compiled from a copy under its own
-    name: Numba's cache tells functions apart by name and bytecode, not by
-    options, and would hand the serial build to the threaded one."""
-    copy = types_module.FunctionType(rows.__code__, rows.__globals__, rows.__name__ + "_threaded")
-    copy.__qualname__ = copy.__name__
-    return njit(parallel=True, **flags)(copy)
-
-
 def _run_loop(serial, threaded, B, *args):
     """A compiled loop over a batch of B rows: its threaded build on the
     threads of _row_threads(B), else the serial one on the calling thread."""
@@ -289,155 +57,6 @@ def _run_loop(serial, threaded, B, *args):
         return serial(*args)
     with blas.on_threads(threads):
         return threaded(*args)
-
-
-_forward_loop = njit(**KERNEL)(_forward_rows)
-_forward_loop_threaded = _threaded_build(_forward_rows, KERNEL)
-_backward_loop = njit(**BACKWARD)(_backward_rows)
-_backward_loop_threaded = _threaded_build(_backward_rows, BACKWARD)
-
-
-# Large: BLAS per step, compiled gates ----------------------------------------------------
-
-
-# The per-step kernels take the whole (B, T, .) arrays and the step t, not
-# [:, t] views: a view's rows lie T steps apart, so Numba types it as of any
-# layout, and LLVM then does not vectorise along a row. Indexed [b, t]
-# inside, a row is known contiguous, and the gate math vectorises.
-@njit(inline="always")
-def _gates_rows(t, lo, hi, z, XW, bias, h0, c0, keep, gates, cs, hs):
-    """Step t's gate math for rows lo to hi - 1: from z (B, 4H) = h_{t-1} U,
-    the step's x W and the bias b, gates, cs, hs at t; a row whose keep is
-    False carries the previous state through."""
-    c_prev = np.empty(cs.shape[2], dtype=cs.dtype)     # see _forward_rows
-    for b in range(lo, hi):
-        _copy(cs[b, t - 1] if t > 0 else c0[b], c_prev)
-        _gates_row(z[b], XW[b, t], bias, c_prev, gates[b, t], cs[b, t], hs[b, t])
-        if not keep[b, t]:
-            _copy(c_prev, cs[b, t])
-            _copy(hs[b, t - 1] if t > 0 else h0[b], hs[b, t])
-
-
-@njit(**KERNEL)
-def _gates_step(t, z, XW, bias, h0, c0, keep, gates, cs, hs):
-    """Step t's gate math for all rows (_gates_rows)."""
-    _gates_rows(t, 0, z.shape[0], z, XW, bias, h0, c0, keep, gates, cs, hs)
-
-
-@njit(inline="always")
-def _add(source, target):
-    """target += source for 1-D arrays of one size, as a loop (see _copy)."""
-    for k in range(target.size):
-        target[k] += source[k]
-
-
-@njit(inline="always")
-def _gates_rows_backward(t, lo, hi, dhs, has_dhs, dh, dc, gates, cs, c0, keep, dZ, db):
-    """Step t back for rows lo to hi - 1: dh (B, H) takes dhs at t when
-    has_dhs, then dZ at t (B, 4H) comes from dh and dc, and db sums it; dc
-    becomes dc towards c_{t-1} (a row whose keep is False gets dz = 0 and
-    keeps its dc). Adding dhs and summing db here, on rows just used, saves
-    a pass of their own over (B, T, H) and (B, T, 4H) arrays."""
-    for b in range(lo, hi):
-        if has_dhs:
-            _add(dhs[b, t], dh[b])
-        if keep[b, t]:
-            _gates_row_backward(gates[b, t], cs[b, t], cs[b, t - 1] if t > 0 else c0[b],
-                                dh[b], dc[b], dZ[b, t])
-            _add(dZ[b, t], db)
-        else:
-            dZ[b, t] = 0.0
-
-
-@njit(**KERNEL)
-def _gates_step_backward(t, dhs, has_dhs, dh, dc, gates, cs, c0, keep, dZ, db):
-    """Step t back for all rows (_gates_rows_backward)."""
-    _gates_rows_backward(t, 0, dh.shape[0], dhs, has_dhs, dh, dc, gates, cs, c0, keep, dZ, db)
-
-
-# Large, the rows shared among threads: each of Numba's threads takes a
-# block of rows and calls BLAS for them itself (blas.gemm, BLAS at one
-# thread): the rows are independent through time, so the threads never
-# wait for each other, and no Python runs between the steps (the fastest
-# route at the large sizes: docs/performance.md).
-# Arrays are C-contiguous; a row block's rows of a (B, T, .) array are one
-# run of memory, addressed for BLAS by blas.address.
-PARALLEL = dict(KERNEL, parallel=True)
-
-
-@njit(**PARALLEL)
-def _forward_blocks(gemm_at, blas_int, blocks, X, W, U, bias, h0, c0, keep, XW, gates, cs, hs,
-                    z):
-    """The large forward, block k of rows (blocks[k] to blocks[k + 1] - 1)
-    on one thread: x W for its rows, then each step h U and the gates."""
-    B, T, D = X.shape
-    H4 = W.shape[1]
-    H = H4 // 4
-    zero = X.dtype.type(0.0)
-    for k in prange(len(blocks) - 1):
-        lo, hi = blocks[k], blocks[k + 1]
-        gemm(gemm_at, False, False, (hi - lo) * T, H4, D, address(X, lo * T * D), D,
-             address(W, 0), H4, zero, address(XW, lo * T * H4), H4, blas_int)
-        for t in range(T):
-            if t > 0:                       # rows of hs at t - 1: T steps apart
-                h_prev, stride = address(hs, (lo * T + t - 1) * H), T * H
-            else:
-                h_prev, stride = address(h0, lo * H), H
-            gemm(gemm_at, False, False, hi - lo, H4, H, h_prev, stride, address(U, 0), H4, zero,
-                 address(z, lo * H4), H4, blas_int)
-            _gates_rows(t, lo, hi, z, XW, bias, h0, c0, keep, gates, cs, hs)
-
-
-@njit(**PARALLEL)
-def _backward_blocks(gemm_at, blas_int, blocks, dhs, has_dhs, dh, dh_prev, dc, gates, cs, c0,
-                     keep, U, dZ, db_parts):
-    """The large backward loop, block k of rows on one thread: each step
-    the gates back, then dh_{t-1} = dz_t U^T for its rows; db_parts[k]
-    sums its rows' dz. dh and dh_prev are two buffers, swapped each step:
-    the last dh is left in dh when T is even, in dh_prev when odd."""
-    B, T, H4 = gates.shape
-    H = H4 // 4
-    zero = gates.dtype.type(0.0)
-    for k in prange(len(blocks) - 1):
-        lo, hi = blocks[k], blocks[k + 1]
-        into, other = dh, dh_prev
-        for t in range(T - 1, -1, -1):
-            _gates_rows_backward(t, lo, hi, dhs, has_dhs, into, dc, gates, cs, c0, keep, dZ,
-                                 db_parts[k])
-            gemm(gemm_at, False, True, hi - lo, H, H4, address(dZ, (lo * T + t) * H4), T * H4,
-                 address(U, 0), H4, zero, address(other, lo * H), H, blas_int)
-            for b in range(lo, hi):
-                if not keep[b, t]:          # masked rows pass dh through
-                    _copy(into[b], other[b])
-            into, other = other, into
-
-
-@njit(**PARALLEL)
-def _weight_blocks(gemm_at, blas_int, blocks, with_dX, dZ, X, h0, hs, W, dX, dW_parts, dU_parts,
-                   h_first):
-    """dX (with_dX) and block k's share of dW and dU (_weight_products),
-    one thread a block; h_first holds, per row, h0 less what the shifted
-    product took at t = 0."""
-    B, T, D = X.shape
-    H4 = dZ.shape[2]
-    H = H4 // 4
-    zero, one = X.dtype.type(0.0), X.dtype.type(1.0)
-    for k in prange(len(blocks) - 1):
-        lo, hi = blocks[k], blocks[k + 1]
-        rows = (hi - lo) * T
-        if with_dX:
-            gemm(gemm_at, False, True, rows, D, H4, address(dZ, lo * T * H4), H4, address(W, 0),
-                 H4, zero, address(dX, lo * T * D), D, blas_int)
-        gemm(gemm_at, True, False, D, H4, rows, address(X, lo * T * D), D,
-             address(dZ, lo * T * H4), H4, zero, address(dW_parts, k * D * H4), H4, blas_int)
-        gemm(gemm_at, True, False, H, H4, rows - 1, address(hs, lo * T * H), H,
-             address(dZ, (lo * T + 1) * H4), H4, zero, address(dU_parts, k * H * H4), H4,
-             blas_int)
-        for b in range(lo, hi):
-            for j in range(H):
-                h_first[b, j] = h0[b, j] - (hs[b - 1, T - 1, j] if b > lo else zero)
-        gemm(gemm_at, True, False, H, H4, hi - lo, address(h_first, lo * H), H,
-             address(dZ, lo * T * H4), T * H4, one, address(dU_parts, k * H * H4), H4, blas_int)
 
 
 def _run_blocks(kernel, blocks, dtype, *args):
@@ -655,42 +274,6 @@ def value_range(a):
 
 
 # The LSTM kernels ------------------------------------------------------------------------
-
-
-@njit(**KERNEL)
-def _weight_grads_loop(dZ, X, h0, hs, WT, dX, dW, dU, db, with_dX=True):
-    """reference.lstm_weight_grads written as loops, for small sizes. Every
-    inner loop runs along a contiguous row (an axpy), which LLVM vectorises;
-    WT = W^T makes dX one too. Zero inputs are skipped: the tutorials'
-    inputs are one-hot. Without with_dX, dX is left alone (a first layer's
-    is not needed)."""
-    B, T, H4 = dZ.shape
-    D, H = X.shape[2], h0.shape[1]
-    dW[:] = 0.0
-    dU[:] = 0.0
-    db[:] = 0.0
-    if with_dX:
-        dX[:] = 0.0
-    for b in range(B):
-        for t in range(T):
-            dz = dZ[b, t]
-            h_prev = hs[b, t - 1] if t > 0 else h0[b]
-            for j in range(H4):
-                db[j] += dz[j]
-            for d in range(D):                  # dW += x_t^T dz_t
-                x = X[b, t, d]
-                if x != 0.0:
-                    for j in range(H4):
-                        dW[d, j] += x * dz[j]
-            for k in range(H):                  # dU += h_{t-1}^T dz_t
-                h = h_prev[k]
-                for j in range(H4):
-                    dU[k, j] += h * dz[j]
-            if with_dX:
-                for j in range(H4):             # dX_t = dz_t W^T
-                    dzj = dz[j]
-                    for d in range(D):
-                        dX[b, t, d] += dzj * WT[j, d]
 
 
 def _weight_products(dZ, X, h0, hs, W, with_dX):

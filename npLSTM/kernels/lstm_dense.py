@@ -20,8 +20,9 @@ the layer-by-layer steps to rounding (tests/test_compiled_batches.py).
 import numpy as np
 from numba import njit
 
-from .jit import (KERNEL, _backward_loop, _bce_with_logits, _cce_with_logits, _forward_loop,
-                  _copy, _weight_grads_loop, adam_coefficients, adam_update, all_finite)
+from .gate_math import KERNEL, _copy
+from .jit import _bce_with_logits, _cce_with_logits, adam_coefficients, adam_update, all_finite
+from .lstm_loops import _backward_loop, _forward_loop, _weight_grads_loop
 
 
 @njit(**KERNEL)
