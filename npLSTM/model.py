@@ -321,33 +321,37 @@ class Sequential:
         """One update on (X, y) as a single batch; returns the loss before it,
         and with return_outputs (loss, outputs): the model's outputs for X
         before the update, from the step's own forward pass."""
+        with interrupts.held():            # a Ctrl-C waits for the step to finish
+            loss, outputs = self._one_step(X, y, sample_weight)
+        return (loss, outputs) if return_outputs else loss
+
+    def _one_step(self, X, y, sample_weight=None):
+        """train_on_batch's step: (loss, outputs)."""
         self._require_compiled()
         X, y, sample_weight = self._checked(X, y, sample_weight)
         self._batch_size(len(X), len(X))
         compiled = self._compiled_batches(X, len(X))
-        with interrupts.held():            # a Ctrl-C waits for the step to finish
-            if compiled:
-                losses_, _, outputs = self._train_compiled(compiled, X, y, len(X), None,
-                                                        sample_weight)
-                loss = float(losses_[0])
-            else:
-                loss, outputs = self._train_step(X, y, sample_weight)
-        return (loss, outputs) if return_outputs else loss
+        if compiled:
+            losses_, _, outputs = self._train_compiled(compiled, X, y, len(X), None,
+                                                       sample_weight)
+            return float(losses_[0]), outputs
+        return self._train_step(X, y, sample_weight)
 
     def warm_up(self, X, y):
         """One training step on (X, y) as a batch, then undone: Numba compiles
         (or loads from its cache) each kernel at its first call, so a timed
         run after this times training, not compiling. Weights, optimizer
-        state and recurrent states are as they were before."""
+        state and recurrent states are as they were before, also when Ctrl-C
+        stops the compiling (which it may at once: the step is undone)."""
         flat, states = self.parameters.flat.copy(), self.states
         optimizer = self.optimizer
         iterations = optimizer.iterations
         slots = None if optimizer.slots is None else \
             {name: [a.copy() for a in arrays] for name, arrays in optimizer.slots.items()}
-        with interrupts.held():            # a Ctrl-C waits until it is undone
-            try:
-                self.train_on_batch(X, y)
-            finally:
+        try:
+            self._one_step(X, y)
+        finally:
+            with interrupts.held():        # the undoing is not cut short
                 self.parameters.flat[...] = flat
                 self.states = states
                 optimizer.iterations, optimizer.slots = iterations, slots

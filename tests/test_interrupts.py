@@ -196,3 +196,23 @@ def test_a_sweep_stopped_by_ctrl_c_prints_the_runs_that_finished():
     assert lines[2].split()[:2] == ["epochs=2", "0/1"]           # solved of finished
     assert lines[3].split()[:2] == ["epochs=100000000", "0/0"]
     assert "interrupted: 1 of 2 runs finished" in out
+
+
+def test_ctrl_c_while_warming_up_stops_at_once_and_leaves_the_model_as_it_was(monkeypatch):
+    """Compiling can take seconds: a Ctrl-C there is not held to a step's
+    end, and the step under way is undone all the same."""
+    X, y = data(2)
+    model, untouched = stateful_model(), stateful_model()
+    model.train_on_batch(X, y)
+    untouched.train_on_batch(X, y)
+    forward = model._forward
+
+    def interrupted_forward(batch):             # Ctrl-C in the middle of the step
+        forward(batch)
+        os.kill(os.getpid(), signal.SIGINT)
+        raise AssertionError("the Ctrl-C was held")
+
+    monkeypatch.setattr(model, "_forward", interrupted_forward)
+    with pytest.raises(KeyboardInterrupt):
+        model.warm_up(X, y)
+    assert_same_model(model, untouched)
