@@ -25,6 +25,7 @@ LSTMCache.
 Unlike reference.py, b joins in the gate math and db is summed in the large
 path's backward step, each a pass of its own over a (B, T, 4H) array saved.
 """
+import contextlib
 import math
 
 import numba
@@ -47,6 +48,15 @@ def _row_threads(B):
 def _matmul(a, b, B):
     """a @ b for 2-D arrays, computed for a batch of B rows (blas.matmul)."""
     return blas.matmul(a, b, _row_threads(B))
+
+
+def _step_products(B, n, k):
+    """Where the per-step products (B, k) @ (k, n) of the large path, from
+    Python, are to run: BLAS held to one thread, or as BLAS decides
+    (routes.product_threads, as for any product of the batch)."""
+    threads = routes.product_threads(B, n, k, _row_threads(B), blas.threads(),
+                                     numba.config.NUMBA_NUM_THREADS)
+    return blas.one_blas_thread() if threads == 1 else contextlib.nullcontext()
 
 
 def _run_loop(serial, threaded, B, *args):
@@ -363,9 +373,10 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
         else:
             # hs[:, t - 1] is a strided view (rows T steps apart) that BLAS
             # reads in place, and the gate kernel takes whole arrays and t.
-            for t in range(T):
-                np.matmul(hs[:, t - 1] if t > 0 else h0, U, out=z)
-                _gates_step(t, z, XW, b, h0, c0, keep, gates, cs, hs)
+            with _step_products(B, 4 * H, H):
+                for t in range(T):
+                    np.matmul(hs[:, t - 1] if t > 0 else h0, U, out=z)
+                    _gates_step(t, z, XW, b, h0, c0, keep, gates, cs, hs)
     return hs, hs[:, -1].copy(), cs[:, -1].copy(), reference.LSTMCache(X, h0, c0, gates, cs, hs,
                                                                       mask)
 
@@ -395,10 +406,11 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
         dh = dh if T % 2 == 0 else dh_prev
         return _weight_products_blocks(blocks, dZ, X, h0, hs, W, with_dX) + (db.sum(axis=0), dh, dc)
     db = np.zeros(gates.shape[2], dtype=X.dtype)
-    for t in reversed(range(T)):
-        _gates_step_backward(t, dhs, has_dhs, dh, dc, gates, cs, c0, keep, dZ, db)
-        np.matmul(dZ[:, t], U.T, out=dh_prev)
-        if mask is not None:        # masked rows pass dh through
-            np.copyto(dh_prev, dh, where=~keep[:, t, None])
-        dh, dh_prev = dh_prev, dh
+    with _step_products(B, h0.shape[1], gates.shape[2]):
+        for t in reversed(range(T)):
+            _gates_step_backward(t, dhs, has_dhs, dh, dc, gates, cs, c0, keep, dZ, db)
+            np.matmul(dZ[:, t], U.T, out=dh_prev)
+            if mask is not None:        # masked rows pass dh through
+                np.copyto(dh_prev, dh, where=~keep[:, t, None])
+            dh, dh_prev = dh_prev, dh
     return _weight_products(dZ, X, h0, hs, W, with_dX) + (db, dh, dc)

@@ -44,6 +44,13 @@ ONE_THREAD_WORK = 65536 * 4
 # Each thread's least share of a product worth starting threads for; less,
 # and the product runs on the calling thread, BLAS held to one thread.
 THREAD_WORK = 4 * 2**20
+# A batch that runs on the calling thread hands a product (the per-step
+# h U and dz U^T included) to BLAS's own threads only from this much work:
+# smaller ones run on one thread. BLAS's threads wait for each other at
+# every product, and beside another busy process a small product's half
+# waits for a core: echo-partial's steps took several times as long on two
+# threads as on one, and many times as long beside another such process.
+BLAS_THREADS_WORK = 16 * 2**20
 # The most work (multiply-adds of a step's weight gradients) for a small
 # model's compiled batches: below it they beat layer by layer at every size
 # measured; above it layer by layer wins with few inputs.
@@ -87,15 +94,20 @@ def loop_weight_grads(B, T, D, H):
 
 def product_threads(m, n, k, row_threads, blas_threads, most):
     """How a product (m, k) @ (k, n) of a batch whose rows run on
-    `row_threads` threads is computed:
-        0  NumPy's call, BLAS deciding its threads (the batch is not on
-           npLSTM's threads, or BLAS would run it on one thread anyway)
+    `row_threads` threads is computed (the per-step products h U and
+    dz U^T of the large path from Python too):
+        0  NumPy's call, BLAS deciding its threads: BLAS runs it on one
+           thread anyway, or the batch is on the calling thread and the
+           product has BLAS_THREADS_WORK or more
         1  NumPy's call on the calling thread, BLAS held to one thread
         n  its rows on n of Numba's threads, each calling BLAS at one thread
-    so that BLAS's own threads are never left spinning beside npLSTM's."""
+    Threads only for products worth them (BLAS_THREADS_WORK, THREAD_WORK),
+    and BLAS's own threads never left spinning beside npLSTM's."""
     work = m * n * k
-    if row_threads < 2 or work <= ONE_THREAD_WORK or blas_threads < 2:
+    if work <= ONE_THREAD_WORK or blas_threads < 2:
         return 0
+    if row_threads < 2:
+        return 0 if work >= BLAS_THREADS_WORK else 1
     shared = min(row_threads, m, most, work // THREAD_WORK)
     return shared if shared >= 2 else 1
 

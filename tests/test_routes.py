@@ -1,0 +1,33 @@
+"""The route decisions (npLSTM.kernels.routes): plain functions of the sizes
+and thread counts, checked at the tutorials' sizes and at the edges."""
+from hypothesis import given, strategies as st
+
+from npLSTM.kernels import routes
+
+
+def test_a_small_batchs_products_use_blas_threads_only_when_large():
+    """On the calling thread, echo-partial's per-step products (21 rows of
+    150 units) and its x W run on one thread; a large product on BLAS's."""
+    step, xw = (21, 4 * 150, 150), (21 * 5, 4 * 150, 100)
+    for m, n, k in (step, xw):
+        assert routes.product_threads(m, n, k, row_threads=1, blas_threads=2, most=2) == 1
+    assert routes.product_threads(1600, 1024, 128, 1, 2, 2) == 0
+    assert routes.product_threads(7, 80, 20, 1, 2, 2) == 0       # BLAS's one thread anyway
+    assert routes.product_threads(21, 600, 150, 1, 1, 2) == 0    # BLAS set to one thread
+
+
+@given(m=st.integers(1, 5000), n=st.integers(1, 2000), k=st.integers(1, 2000),
+       row_threads=st.integers(1, 8), blas_threads=st.integers(1, 8), most=st.integers(1, 8))
+def test_a_product_is_never_shared_among_more_threads_than_allowed(m, n, k, row_threads,
+                                                                   blas_threads, most):
+    threads = routes.product_threads(m, n, k, row_threads, blas_threads, most)
+    assert threads in (0, 1) or 2 <= threads <= min(row_threads, m, most)
+    if threads >= 2:
+        assert m * n * k >= threads * routes.THREAD_WORK
+    if m * n * k <= routes.ONE_THREAD_WORK or blas_threads < 2:
+        assert threads == 0
+
+
+def test_the_compiled_batches_take_the_tutorials_small_models():
+    assert routes.compiled_batches(1, 4, 5, 20) and routes.compiled_batches(7, 5, 100, 20)
+    assert not routes.compiled_batches(21, 5, 100, 150)          # echo-partial: too large
