@@ -108,10 +108,10 @@ def report(task, result, args):
     if not args.quiet:
         print("\n".join(result.report))
     print(result.summary())
-    if not result.solved and not args.quiet:
-        print("\n".join(["Not solved."] + task.advice(result.config)))
-    if result.interrupted:
+    if result.interrupted:              # the figures are the stopped model's, not the config's
         print(f"interrupted after {result.epochs_done} epochs ({result.updates} updates)")
+    elif not result.solved and not args.quiet:
+        print("\n".join(["Not solved."] + task.advice(result.config)))
 
 
 def command_run(args):
@@ -211,8 +211,10 @@ def command_sweep(args):
     runs = [r for row in rows for r in row]
     if runs:
         solved, _, seconds = summarize(runs)
-        print(f"solved {solved}/{len(runs)} ({solved / len(runs):.0%}); median train time "
-              f"{seconds:.2f} s per seed; wall {wall:.1f} s with {jobs} jobs")
+        rate = f"{solved} of the {len(runs)} runs that finished" if interrupted else \
+            f"{solved}/{len(runs)} ({solved / len(runs):.0%})"
+        print(f"solved {rate}; median train time {seconds:.2f} s per seed; wall "
+              f"{wall:.1f} s with {jobs} jobs")
     counted = sequences_seen(runs)
     if counted is not None:
         seen, within, paper = counted

@@ -137,8 +137,8 @@ def test_a_run_that_is_not_solved_says_so_and_what_solves_it():
     assert lines[8].startswith("memory [tutorial] seed 0: not solved")
     assert lines[9:] == [
         "Not solved.",
-        "The tutorial configuration solves memory in 9 of 20 seeds (measured with `nplstm "
-        "sweep memory --config tutorial --seeds 20`), and this seed is not one of them.",
+        "The tutorial configuration solves memory in 9 of 20 seeds (float64; `nplstm sweep "
+        "memory --config tutorial --seeds 20` measures it).",
         "`nplstm run memory`, the default configuration, solves it in 20 of 20 seeds."]
     changed = nplstm("run", "memory", "--config", "tutorial", "--epochs", "3").stdout
     assert "memory [tutorial, epochs=3] seed 0: not solved" in changed

@@ -182,6 +182,7 @@ def test_the_cli_stops_on_ctrl_c_saves_what_it_has_and_exits_130(tmp_path):
     updates = int(interrupted[0].split("(")[1].split()[0])
     assert 0 <= epochs <= updates
     assert f"{epochs} of 1000000 epochs" in out and "Expected: [" in out
+    assert "Not solved." not in out           # the configuration was not run through
     assert f"model saved to {saved}" in out
     assert nl.load_model(saved).optimizer.iterations == updates
 
@@ -195,6 +196,7 @@ def test_a_sweep_stopped_by_ctrl_c_prints_the_runs_that_finished():
     lines = out.splitlines()
     assert lines[2].split()[:2] == ["epochs=2", "0/1"]           # solved of finished
     assert lines[3].split()[:2] == ["epochs=100000000", "0/0"]
+    assert "solved 0 of the 1 runs that finished;" in out
     assert "interrupted: 1 of 2 runs finished" in out
 
 

@@ -108,8 +108,8 @@ class Task:
         if name in self.solved_in and not changed:
             solved, seeds = self.solved_in[name]
             lines.append(f"The {name} configuration solves {self.name} in {solved} of {seeds} "
-                         f"seeds (measured with `nplstm sweep {self.name} --config {name} "
-                         f"--seeds {seeds}`), and this seed is not one of them.")
+                         f"seeds (float64; `nplstm sweep {self.name} --config {name} "
+                         f"--seeds {seeds}` measures it).")
         if "default" in self.solved_in and (name != "default" or changed):
             solved, seeds = self.solved_in["default"]
             lines.append(f"`nplstm run {self.name}`, the default configuration, solves it in "
