@@ -15,7 +15,11 @@ that installed its own handler keeps it.
 """
 import signal
 import threading
-from contextlib import contextmanager
+
+try:    # the C functions behind the signal module: its enum wrapping costs
+    import _signal as _handlers         # more than a tenth of a tutorial model's fit
+except ImportError:                     # (Pythons without it)
+    _handlers = signal
 
 _held = 0             # how many held() blocks are open (they nest: a task's loop, fit)
 _pending = False      # a Ctrl-C arrived and waits for the next step boundary
@@ -30,28 +34,35 @@ def _in_main_thread():
     return threading.current_thread() is threading.main_thread()
 
 
-@contextmanager
-def held():
+class held:
     """Hold Ctrl-C until the next step_boundary() inside this block, or its
-    end (which then raises the KeyboardInterrupt)."""
-    global _held, _pending
-    if _held == 0:
-        if not _in_main_thread() or signal.getsignal(signal.SIGINT) is not \
-                signal.default_int_handler:
-            yield
-            return
-        _pending = False
-        signal.signal(signal.SIGINT, _hold)
-    _held += 1
-    try:
-        yield
-    finally:
+    end (which then raises the KeyboardInterrupt). A class rather than a
+    generator-based context manager: it is entered once per fit call,
+    whose Python around a tutorial model's steps is microseconds."""
+
+    def __enter__(self):
+        global _held, _pending
+        self.holds = _held > 0 or (
+            _in_main_thread()
+            and _handlers.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if self.holds:
+            if _held == 0:
+                _pending = False
+                _handlers.signal(signal.SIGINT, _hold)
+            _held += 1
+        return self
+
+    def __exit__(self, *exception):
+        global _held, _pending
+        if not self.holds:
+            return False
         _held -= 1
         if _held == 0:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            _handlers.signal(signal.SIGINT, signal.default_int_handler)
             interrupted, _pending = _pending, False
             if interrupted:
                 raise KeyboardInterrupt
+        return False
 
 
 def step_boundary():
