@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from numba import njit
 
 import npLSTM as nl
-from npLSTM.kernels import blas, jit, reference, routes
+from npLSTM.kernels import blas, gate_math, head_math, jit, reference, routes
 from strategies import ROUTES, take_route
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
@@ -209,7 +209,7 @@ def test_inputs_are_left_unchanged(route, monkeypatch):
 @njit
 def exp_neg(x, out):
     for k in range(x.size):
-        out[k] = jit._exp_neg(x[k])
+        out[k] = gate_math._exp_neg(x[k])
 
 
 @pytest.mark.parametrize("dtype, lowest, ulps",
@@ -308,9 +308,9 @@ def test_head_kernels_equal_reference(shape, dtype, scale, seed, strided):
         terms = (1.0 / np.prod(shape[:-1]) if w is None else np.abs(w).max()) / \
             (shape[-1] if name.startswith("binary") else 1)
         assert_equal_to(ours[1], theirs[1], rtol, name, scale=max(terms, np.abs(theirs[1]).max()))
-    for kernel, y, name in ((jit._bce_with_logits, targets["binary_crossentropy_with_logits"],
+    for kernel, y, name in ((head_math._bce_with_logits, targets["binary_crossentropy_with_logits"],
                              "sigmoid"),
-                            (jit._cce_with_logits,
+                            (head_math._cce_with_logits,
                              targets["categorical_crossentropy_with_logits"], "softmax")):
         z2, y2 = z.reshape(-1, shape[-1]), y.reshape(-1, shape[-1])
         outputs = np.empty_like(z2)         # the head's outputs, made on the way

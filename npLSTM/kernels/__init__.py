@@ -4,10 +4,12 @@ same functions and signatures:
     numpy  reference.py, readable NumPy with the equations: the book
     numba  jit.py, the LSTM loops compiled with Numba, held equal to it
 
-and, compiled only: lstm_dense.py, whole training steps of an LSTM under a
-Dense head (npLSTM.compiled_batches); blas.py, BLAS called from compiled
-code; routes.py, the one table of thresholds that decides which way a step
-runs; cache.py, where Numba keeps the compiled code.
+jit.py's loops stand in lstm_loops.py (the LSTM), gate_math.py (the gates)
+and head_math.py (activations and losses). Compiled only: lstm_dense.py,
+whole training steps of an LSTM under a Dense head
+(npLSTM.compiled_batches); blas.py, BLAS called from compiled code;
+routes.py, the one table of thresholds that decides which way a step runs;
+cache.py, where Numba keeps the compiled code.
 """
 from . import cache  # noqa: F401  (first: where Numba keeps the compiled kernels)
 from . import jit, reference

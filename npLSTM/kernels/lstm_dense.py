@@ -21,7 +21,8 @@ import numpy as np
 from numba import njit
 
 from .gate_math import KERNEL, _copy
-from .jit import _bce_with_logits, _cce_with_logits, adam_coefficients, adam_update, all_finite
+from .head_math import _bce_with_logits, _cce_with_logits
+from .jit import adam_coefficients, adam_update, all_finite
 from .lstm_loops import _backward_loop, _forward_loop, _weight_grads_loop
 
 

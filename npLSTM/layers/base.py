@@ -8,14 +8,19 @@ training the model's first layer with weights is called backward(dy,
 input_grad=False): only its weights' gradients are needed, it may skip dx
 and returns None (layers below it are not run back). The mask
 (B, T) of bool, or None, says which timesteps count (npLSTM.layers.Masking);
-output_mask(mask) is the mask of the layer's output.
+output_mask(mask) is the mask of the layer's output. A head whose
+activation a loss is fused with (Dense, Activation, TimeDistributed of
+them) has `logits` and backward_logits(dz, input_grad=True), backward from
+dL/d(logits); Sequential.compile accepts such a loss only on such a head.
 """
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from ..checks import shape_tuple
 
 
-class Layer:
+class Layer(ABC):
     """Base of all layers.
 
     input_shape        per-sample input shape, e.g. (timesteps, features);
@@ -51,21 +56,16 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    @abstractmethod
     def forward(self, x, mask=None):
         """The output for a batch x (B, ...), keeping what backward needs;
         mask (B, T) of bool or None says which timesteps count."""
-        raise NotImplementedError
 
+    @abstractmethod
     def backward(self, dy, input_grad=True):
         """From dL/dy of the last forward: store the parameter gradients in
         `grads` and return dL/dx (None when not input_grad, where a layer
         with weights may skip computing it)."""
-        raise NotImplementedError
-
-    def backward_logits(self, dz, input_grad=True):
-        """backward from dL/d(logits) of a head whose activation a loss is
-        fused with (layers that have `logits`: Dense, Activation)."""
-        raise NotImplementedError(f"{type(self).__name__} has no logits for a fused loss")
 
     def output_mask(self, mask):
         """The mask of the output: the input's, for a layer that keeps the time axis."""
