@@ -220,10 +220,10 @@ def compiled_batches(args):
                                    nl.TimeDistributed(nl.Dense(D, activation="softmax"))],
                                   seed=0)
             model.compile("categorical_crossentropy", "adam")
-            model._compiled = None if compiled else False
-            model._compiled_batches(X, B)
+            model._steps.compiled = None if compiled else False
+            model._steps.compiled_batches(X, B)
             if compiled:
-                model._compiled.takes = lambda X, batch_size: True     # whatever the size
+                model._steps.compiled.takes = lambda X, batch_size: True     # whatever the size
             steps[name] = (lambda m: lambda: m.train_on_batch(X, y))(model)
         t = median_times(steps, rounds)
         work = B * T * (D + H + 1) * 4 * H

@@ -1,10 +1,7 @@
 """Sequential: a stack of layers trained by hand-written backpropagation.
 
-One training step (train_on_batch, and each batch of fit):
-    forward   x -> layer 1 -> ... -> layer n -> outputs
-    loss      L and dL/d(logits) of the head (fused) or dL/d(outputs) (MSE)
-    backward  layer n -> ... -> layer 1, each storing its parameter gradients
-    update    the optimizer changes every parameter in place
+Its public face (build, compile, fit, evaluate, predict, state, weights,
+save) is here; how a pass and a training step run is npLSTM.steps.
 
 Stateful LSTMs carry their final state into the next call (Keras semantics);
 the gradient stops at each call's boundary (truncated BPTT).
@@ -14,11 +11,11 @@ import re
 import numpy as np
 
 from . import checks, interrupts, kernels, losses, optimizers, saving
-from .compiled_batches import compiled_batches_for
 from .layers import LSTM, Layer, from_config
 from .layers.lstm import LSTMTrace
 from .params import ParameterBuffer
-from .results import Backprop, History, TrainingDiverged, count_correct
+from .steps import Steps
+from .results import Backprop, History, count_correct
 
 DTYPES = ("float32", "float64")
 
@@ -52,7 +49,7 @@ class Sequential:
         self.rng = np.random.default_rng(seed)
         self.loss = None
         self.optimizer = None
-        self._compiled = None          # set by compile
+        self._steps = Steps(self)      # how its passes and steps run
         self.metrics = ()
         self.input_shape = None
         self.parameters = None      # a ParameterBuffer once built
@@ -107,7 +104,7 @@ class Sequential:
         self.loss = loss
         self.optimizer = optimizers.get(optimizer)
         self.optimizer.kernels = self.kernels
-        self._compiled = None          # whether batches take kernels/lstm_dense.py: _compiled_batches
+        self._steps.compiled = None    # decided anew at the first fit
         self.metrics = ("accuracy",) if metrics else ()
 
     # Looking inside -----------------------------------------------------------
@@ -143,7 +140,7 @@ class Sequential:
             raise ValueError("trace shows LSTM layers, and this model has none")
         batches = []
         for start in range(0, len(X), batch_size):
-            self._forward(X[start:start + batch_size])
+            self._steps.forward(X[start:start + batch_size])
             batches.append([layer.trace(name) for name, layer in lstms])
         return [LSTMTrace(per_batch[0].layer, *(
                     np.concatenate([getattr(t, field) for t in per_batch])
@@ -156,7 +153,8 @@ class Sequential:
         X = checks.real_array(X, name, self.dtype, self.kernels)
         if not self.built:
             if X.ndim < 2:
-                raise ValueError(f"{name} must have a batch axis and per-sample axes, got shape {X.shape}")
+                raise ValueError(f"{name} must have a batch axis and per-sample axes, got "
+                                 f"shape {X.shape}")
             self.build((None,) + X.shape[1:])
         return checks.batch_input(X, self.input_shape, name)
 
@@ -175,103 +173,6 @@ class Sequential:
         if self.loss is None:
             raise RuntimeError("compile the model before training or evaluating it: "
                                "model.compile(loss=..., optimizer=...)")
-
-    # Passes -------------------------------------------------------------------
-
-    def _forward(self, X):
-        """Every layer in turn. The mask (which steps count, from a Masking
-        layer) goes along; the one that comes out weighs the loss."""
-        mask = None
-        for layer in self.layers:
-            X = layer.forward(X, mask)
-            mask = layer.output_mask(mask)
-        self._output_mask = mask
-        return X
-
-    def _loss(self, outputs, y, sample_weight=None):
-        """(loss, gradient): on the head's logits when the loss is fused with
-        its activation, on the outputs otherwise; rows weighed by the mask
-        and the sample weights (losses.row_weights)."""
-        fused = self.loss.head_activation is not None
-        weights = losses.row_weights(outputs.shape[:-1], self._output_mask, sample_weight,
-                                     self.dtype)
-        return self.loss.compute(self.kernels, self.layers[-1].logits if fused else outputs, y,
-                                 weights)
-
-    def _loss_and_backward(self, X, y, sample_weight=None, input_grads=True):
-        """Forward, loss, backward: every layer with weights holds its
-        gradients afterwards; returns (loss, outputs, dL/dX). Without
-        input_grads (training) only the weights' gradients are computed: the
-        layers below the first with weights are not run back, that one skips
-        its input's gradient (layers.base), and dL/dX is None."""
-        outputs = self._forward(X)
-        loss, d = self._loss(outputs, y, sample_weight)
-        head = len(self.layers) - 1
-        first = 0 if input_grads else next(
-            (k for k, layer in enumerate(self.layers) if layer.params), head + 1)
-        for k in range(head, first - 1, -1):
-            layer = self.layers[k]
-            fused = k == head and self.loss.head_activation is not None
-            backward = layer.backward_logits if fused else layer.backward
-            d = backward(d) if input_grads or k > first else backward(d, input_grad=False)
-        return loss, outputs, d if input_grads else None
-
-    def _compiled_batches(self, X, batch_size):
-        """The compiled training of batches of X (npLSTM.compiled_batches), when
-        this model and size take it; else None."""
-        if self._compiled is None:                     # decided once per compile
-            self._compiled = compiled_batches_for(self) or False
-        return self._compiled if self._compiled and self._compiled.takes(X, batch_size) else None
-
-    def _train_compiled(self, batches, X, y, batch_size, order=None, sample_weight=None):
-        """Every batch's step in one compiled call: (each batch's loss, their
-        mean over the samples, the outputs before each update), or
-        TrainingDiverged at the first step whose loss or gradients are not
-        finite (the steps before it applied)."""
-        self._output_mask = None
-        losses_, mean_loss, outputs, applied = batches.run(X, y, batch_size, order, sample_weight)
-        if applied < len(losses_):
-            self._diverged(losses_[applied])
-        return losses_, mean_loss, outputs
-
-    def _train_step(self, X, y, sample_weight=None):
-        states = self.states
-        # Overflow is caught just below, with a clearer message than NumPy's.
-        with np.errstate(over="ignore", invalid="ignore"):
-            loss, outputs, _ = self._loss_and_backward(X, y, sample_weight, input_grads=False)
-        grads = self.parameters.gradients()
-        if not (np.isfinite(loss) and self.kernels.all_finite(grads)):
-            self.states = states
-            self._diverged(loss)
-        self.optimizer.step([self.parameters.flat], [grads], [self.parameters.segments])
-        return loss, outputs
-
-    def _diverged(self, loss):
-        raise TrainingDiverged(
-            f"training diverged at step {self.optimizer.iterations + 1}: the loss is "
-            f"{loss} or a gradient is not finite; the step was not applied and the "
-            "weights are those of the last good step (try a lower learning rate)")
-
-    def _evaluate_step(self, X, y, sample_weight=None):
-        outputs = self._forward(X)
-        return self._loss(outputs, y, sample_weight)[0], outputs
-
-    def _run_batches(self, step, X, y, batch_size, order=None, sample_weight=None):
-        """Apply step(X_batch, y_batch, weights_batch) -> (loss, outputs) batch
-        by batch, in order or in the given permutation; return the mean loss
-        (batches weighted by size, as Keras does) and the accuracy over all
-        of X (of the steps that count, under a mask)."""
-        loss_sum, correct, count = 0.0, 0, 0
-        for start in range(0, len(X), batch_size):
-            interrupts.step_boundary()
-            rows = slice(start, start + batch_size) if order is None else \
-                order[start:start + batch_size]
-            weights = None if sample_weight is None else sample_weight[rows]
-            loss, outputs = step(X[rows], y[rows], weights)
-            loss_sum += loss * len(outputs)
-            hits, total = count_correct(outputs, y[rows], self._output_mask)
-            correct, count = correct + hits, count + total
-        return loss_sum / len(X), correct / max(count, 1)
 
     # Public training and inference --------------------------------------------------
 
@@ -295,18 +196,19 @@ class Sequential:
         epochs = checks.positive_int(epochs, "epochs")
         batch_size = self._batch_size(len(X), batch_size)
         history = History()
-        compiled = self._compiled_batches(X, batch_size)
+        steps = self._steps
+        compiled = steps.compiled_batches(X, batch_size)
         with interrupts.held():
             for epoch in range(epochs):
                 interrupts.step_boundary()
                 order = self.rng.permutation(len(X)) if shuffle else None
                 if compiled:
-                    _, loss, outputs = self._train_compiled(compiled, X, y, batch_size, order,
-                                                         sample_weight)
+                    _, loss, outputs = steps.train_compiled(compiled, X, y, batch_size, order,
+                                                            sample_weight)
                     hits, total = count_correct(outputs, y)
                     accuracy = hits / max(total, 1)
                 else:
-                    loss, accuracy = self._run_batches(self._train_step, X, y, batch_size,
+                    loss, accuracy = steps.run_batches(steps.train_step, X, y, batch_size,
                                                        order, sample_weight)
                 values = {"loss": loss}
                 if self.loss.is_classification:
@@ -330,12 +232,12 @@ class Sequential:
         self._require_compiled()
         X, y, sample_weight = self._checked(X, y, sample_weight)
         self._batch_size(len(X), len(X))
-        compiled = self._compiled_batches(X, len(X))
+        compiled = self._steps.compiled_batches(X, len(X))
         if compiled:
-            losses_, _, outputs = self._train_compiled(compiled, X, y, len(X), None,
-                                                       sample_weight)
+            losses_, _, outputs = self._steps.train_compiled(compiled, X, y, len(X), None,
+                                                             sample_weight)
             return float(losses_[0]), outputs
-        return self._train_step(X, y, sample_weight)
+        return self._steps.train_step(X, y, sample_weight)
 
     def warm_up(self, X, y):
         """One training step on (X, y) as a batch, then undone: Numba compiles
@@ -363,17 +265,17 @@ class Sequential:
         self._require_compiled()
         X, y, sample_weight = self._checked(X, y, sample_weight)
         self._batch_size(len(X), len(X))
-        loss, outputs = self._evaluate_step(X, y, sample_weight)
+        loss, outputs = self._steps.evaluate_step(X, y, sample_weight)
         if not self.metrics:
             return loss
-        hits, total = count_correct(outputs, y, self._output_mask)
+        hits, total = count_correct(outputs, y, self._steps.output_mask)
         return [loss, hits / max(total, 1)]
 
     def predict(self, X, batch_size=None):
         """Outputs for X, batch by batch. Stateful layers advance their state."""
         X = self._as_input(X)
         batch_size = self._batch_size(len(X), batch_size)
-        return np.concatenate([self._forward(X[s:s + batch_size])
+        return np.concatenate([self._steps.forward(X[s:s + batch_size])
                                for s in range(0, len(X), batch_size)])
 
     def predict_classes(self, X, batch_size=None):
@@ -386,8 +288,8 @@ class Sequential:
         self._require_compiled()
         X, y, sample_weight = self._checked(X, y, sample_weight)
         batch_size = self._batch_size(len(X), batch_size)
-        loss, accuracy = self._run_batches(self._evaluate_step, X, y, batch_size,
-                                           sample_weight=sample_weight)
+        loss, accuracy = self._steps.run_batches(self._steps.evaluate_step, X, y, batch_size,
+                                                 sample_weight=sample_weight)
         return [loss, accuracy] if self.metrics else loss
 
     def backprop(self, X, y, sample_weight=None):
@@ -399,7 +301,7 @@ class Sequential:
         self._batch_size(len(X), len(X))
         states = self.states
         try:
-            loss, _, dX = self._loss_and_backward(X, y, sample_weight)
+            loss, _, dX = self._steps.loss_and_backward(X, y, sample_weight)
         finally:
             self.states = states
         return Backprop(loss, [g.copy() for layer in self.layers for g in layer.grads], dX,

@@ -74,10 +74,10 @@ def test_compiled_training_equals_layer_by_layer(B, batches, T, D, H, K, every_s
     models = [build((lstm, K), head, dtype, nl.Adam(0.05, epsilon_form=epsilon_form))
               for _ in range(2)]
     compiled, layered = models
-    layered._compiled = False                      # the layer-by-layer steps
+    layered._steps.compiled = False                      # the layer-by-layer steps
     histories = [m.fit(X, y, epochs=2, batch_size=B, shuffle=shuffle and not stateful,
                        verbose=0, sample_weight=sample_weight) for m in models]
-    assert isinstance(compiled._compiled, compiled_batches.CompiledBatches)
+    assert isinstance(compiled._steps.compiled, compiled_batches.CompiledBatches)
     assert_close(histories[0].history["loss"], histories[1].history["loss"], dtype, "loss")
     assert histories[0].history["accuracy"] == histories[1].history["accuracy"]
     assert_same_training(compiled, layered, dtype)
@@ -105,7 +105,7 @@ LSTM_20 = dict(units=20, input_shape=(3, 5))
 def test_other_models_go_layer_by_layer(why, make):
     model = make()
     model.fit(np.zeros((2, 3, 5)), np.zeros((2, 5)), batch_size=2, verbose=0)
-    assert model._compiled is False, why
+    assert model._steps.compiled is False, why
 
 
 def compiled(model, loss="binary_crossentropy"):
@@ -117,7 +117,7 @@ def test_sizes_beyond_the_measured_bound_go_layer_by_layer(monkeypatch):
     model = build((LSTM_20, 5), "sigmoid")
     X = np.zeros((4, 3, 5))
     model.fit(X, np.zeros((4, 5)), batch_size=2, verbose=0)
-    steps = model._compiled
+    steps = model._steps.compiled
     assert steps.takes(X, 2) and not steps.takes(X, 64)         # 64 x 20 units: BLAS per step
     work = 2 * 3 * (5 + 20 + 1) * 80
     monkeypatch.setattr(routes, "COMPILED_BATCHES_WORK", work - 1)
@@ -139,7 +139,7 @@ def test_a_diverging_step_changes_nothing():
         model = stateful_model()
         model.train_on_batch(X[:2], y[:2])
         if not compiled:
-            model._compiled = False
+            model._steps.compiled = False
         model.parameters.flat[3] = np.nan
         before = (model.parameters.flat.copy(), model.layers[0].states,
                   [a.copy() for a in model.optimizer.slots["m"]])
@@ -160,7 +160,7 @@ def test_the_steps_before_a_diverging_batch_are_applied():
     model, reference = stateful_model(), stateful_model()
     model.train_on_batch(X[:2], y[:2])                  # builds the compiled path
     reference.train_on_batch(X[:2], y[:2])
-    losses, mean_loss, _, applied = model._compiled.run(X, y, batch_size=2)
+    losses, mean_loss, _, applied = model._steps.compiled.run(X, y, batch_size=2)
     assert applied == 1 and len(losses) == 2 and np.isnan(losses[1])
     assert mean_loss == losses[0] * 2 / 6               # of the applied batch, over all samples
     reference.train_on_batch(X[:2], y[:2])
@@ -180,10 +180,10 @@ def test_the_compiled_gradients_match_finite_differences(B, T, D, H, K, every_st
     model.compile(model.loss, nl.Adam(0.05))            # no metrics: evaluate gives the loss
     before = model.parameters.flat.copy()
     model.train_on_batch(X, y)
-    assert isinstance(model._compiled, compiled_batches.CompiledBatches)
+    assert isinstance(model._steps.compiled, compiled_batches.CompiledBatches)
     model.parameters.flat[...] = before
     loss = lambda: model.evaluate(X, y, batch_size=B)     # noqa: E731
-    for k, (param, grad) in enumerate(zip(model.parameters.views, model._compiled.grad_views)):
+    for k, (param, grad) in enumerate(zip(model.parameters.views, model._steps.compiled.grad_views)):
         check = compare(f"weights[{k}]", loss, param, grad.copy(), step=5e-3, floor=1e-5,
                         max_entries=30, rng=rng)
         assert check.worst < 1e-7, check

@@ -207,14 +207,14 @@ def test_ctrl_c_while_warming_up_stops_at_once_and_leaves_the_model_as_it_was(mo
     model, untouched = stateful_model(), stateful_model()
     model.train_on_batch(X, y)
     untouched.train_on_batch(X, y)
-    forward = model._forward
+    forward = model._steps.forward
 
     def interrupted_forward(batch):             # Ctrl-C in the middle of the step
         forward(batch)
         os.kill(os.getpid(), signal.SIGINT)
         raise AssertionError("the Ctrl-C was held")
 
-    monkeypatch.setattr(model, "_forward", interrupted_forward)
+    monkeypatch.setattr(model._steps, "forward", interrupted_forward)
     with pytest.raises(KeyboardInterrupt):
         model.warm_up(X, y)
     assert_same_model(model, untouched)

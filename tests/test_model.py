@@ -375,7 +375,7 @@ def test_reshape_and_activation_name_what_is_wrong():
 def test_warm_up_compiles_a_step_and_changes_nothing(compiled):
     model = memory_model(batch=2)
     if not compiled:
-        model._compiled = False
+        model._steps.compiled = False
     X, y = memory_data()
     model.train_on_batch(X[:2], y[:2])
     before = (model.get_weights(), model.layers[0].states, model.optimizer.iterations,
