@@ -6,7 +6,7 @@ against PyTorch's nn.LSTM, measured in the same run.
     python benchmarks/kernels.py --size 64,100,256,512 --dtype float32 --rounds 9
     python benchmarks/kernels.py --crossover     # where the compiled loop stops winning
     python benchmarks/kernels.py --startup       # compile time, then a cached process
-    python benchmarks/kernels.py --compiled-batches         # where the compiled training step stops winning
+    python benchmarks/kernels.py --compiled-executor        # where the compiled executor stops winning
 
 Method: the contenders run in alternation, one block of calls each per
 round (each block after one untimed call, so that no contender pays for
@@ -201,10 +201,11 @@ def crossover(args):
         routes.compiled_loop = chosen
 
 
-def compiled_batches(args):
+def compiled_executor(args):
     """Time training steps of LSTM -> TimeDistributed(Dense softmax) with
-    one-hot inputs, as the tutorials train, compiled whole (npLSTM.compiled_batches)
-    against layer by layer, across sizes: where COMPILED_BATCHES_WORK should lie."""
+    one-hot inputs, as the tutorials train, in the compiled executor
+    (npLSTM.executor) against layer by layer, across sizes: where
+    COMPILED_WORK should lie."""
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     print(f"{'B':>4} {'T':>4} {'D':>4} {'H':>4} {'work':>10} {'compiled us':>12} "
           f"{'layers us':>10}  faster")
@@ -215,15 +216,11 @@ def compiled_batches(args):
         X = np.eye(D)[rng.integers(0, D, size=(B, T))]
         y = np.eye(D)[rng.integers(0, D, size=(B, T))]
         steps = {}
-        for name, compiled in (("compiled", True), ("layers", False)):
+        for name in ("compiled", "layers"):
             model = nl.Sequential([nl.LSTM(H, return_sequences=True, input_shape=(T, D)),
                                    nl.TimeDistributed(nl.Dense(D, activation="softmax"))],
-                                  seed=0)
+                                  seed=0, executor=name)
             model.compile("categorical_crossentropy", "adam")
-            model._steps.compiled = None if compiled else False
-            model._steps.compiled_batches(X, B)
-            if compiled:
-                model._steps.compiled.takes = lambda X, batch_size: True     # whatever the size
             steps[name] = (lambda m: lambda: m.train_on_batch(X, y))(model)
         t = median_times(steps, rounds)
         work = B * T * (D + H + 1) * 4 * H
@@ -271,7 +268,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer rounds, skip slow NumPy runs")
     parser.add_argument("--crossover", action="store_true", help="measure the dispatch size")
     parser.add_argument("--startup", action="store_true", help="compile and cached start times")
-    parser.add_argument("--compiled-batches", action="store_true",
+    parser.add_argument("--compiled-executor", action="store_true",
                         help="where compiling the whole training step stops winning")
     parser.add_argument("--size", type=size_arg, action="append", metavar="B,T,D,H",
                         help="a size to time (repeatable; default: the five of the table, "
@@ -282,7 +279,7 @@ def main():
                         help="rounds per figure (default: table 15, crossover 11; --quick 5)")
     args = parser.parse_args()
     args.dtype = args.dtype or ["float32", "float64"]
-    (crossover if args.crossover else startup if args.startup else compiled_batches if args.compiled_batches
+    (crossover if args.crossover else startup if args.startup else compiled_executor if args.compiled_executor
      else table)(args)
 
 

@@ -31,9 +31,16 @@ class Sequential:
     dtype   "float64" (default: exact gradient checks) or "float32" (speed)
     backend "numba" (default: the compiled kernels) or "numpy" (the readable
             reference kernels; same results to rounding)
+    executor how fit and train_on_batch run a step on the numba backend
+            (npLSTM.executor): "auto" (default) by the model's size,
+            "compiled" always all of a fit's batches in one compiled call,
+            "layers" always layer by layer from Python; same results to
+            rounding
     """
 
-    def __init__(self, layers, seed=None, dtype="float64", backend="numba"):
+    EXECUTORS = ("auto", "compiled", "layers")
+
+    def __init__(self, layers, seed=None, dtype="float64", backend="numba", executor="auto"):
         layers = list(layers)
         if not layers:
             raise ValueError("Sequential needs at least one layer")
@@ -45,6 +52,12 @@ class Sequential:
         self.layers = layers
         self.kernels = kernels.get(backend)
         self.backend = backend
+        if executor not in self.EXECUTORS:
+            raise ValueError(f"executor must be one of {self.EXECUTORS}, got {executor!r}")
+        if executor == "compiled" and backend != "numba":
+            raise ValueError(f"the compiled executor runs the numba backend's kernels; "
+                             f"this model's backend is {backend!r}")
+        self.executor = executor
         self.dtype = np.dtype(str(dtype))
         self.rng = np.random.default_rng(seed)
         self.loss = None
@@ -197,15 +210,14 @@ class Sequential:
         batch_size = self._batch_size(len(X), batch_size)
         history = History()
         steps = self._steps
-        compiled = steps.compiled_batches(X, batch_size)
+        compiled = steps.compiled_executor(X, batch_size)
         with interrupts.held():
             for epoch in range(epochs):
                 interrupts.step_boundary()
                 order = self.rng.permutation(len(X)) if shuffle else None
                 if compiled:
-                    _, loss, outputs = steps.train_compiled(compiled, X, y, batch_size, order,
-                                                            sample_weight)
-                    hits, total = count_correct(outputs, y)
+                    _, loss, _, (hits, total) = steps.train_compiled(
+                        compiled, X, y, batch_size, order, sample_weight)
                     accuracy = hits / max(total, 1)
                 else:
                     loss, accuracy = steps.run_batches(steps.train_step, X, y, batch_size,
@@ -232,10 +244,10 @@ class Sequential:
         self._require_compiled()
         X, y, sample_weight = self._checked(X, y, sample_weight)
         self._batch_size(len(X), len(X))
-        compiled = self._steps.compiled_batches(X, len(X))
+        compiled = self._steps.compiled_executor(X, len(X))
         if compiled:
-            losses_, _, outputs = self._steps.train_compiled(compiled, X, y, len(X), None,
-                                                             sample_weight)
+            losses_, _, outputs, _ = self._steps.train_compiled(compiled, X, y, len(X), None,
+                                                                sample_weight)
             return float(losses_[0]), outputs
         return self._steps.train_step(X, y, sample_weight)
 
@@ -366,7 +378,8 @@ def load_model(path):
     config, arrays = saving.read(path)
     try:
         layers = [from_config(entry) for entry in config["layers"]]
-        model = Sequential(layers, dtype=config["dtype"], backend=config["backend"])
+        model = Sequential(layers, dtype=config["dtype"], backend=config["backend"],
+                           executor=config.get("executor", "auto"))
     except (KeyError, TypeError, AttributeError) as error:
         raise saving.malformed(path, error) from None
     saving.restore(model, config, arrays, path)

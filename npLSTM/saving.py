@@ -45,7 +45,7 @@ def save_model(model, path):
             arrays[f"state_{k}_h"], arrays[f"state_{k}_c"] = states
     config = {
         "format": FORMAT, "version": VERSION,
-        "dtype": model.dtype.name, "backend": model.backend,
+        "dtype": model.dtype.name, "backend": model.backend, "executor": model.executor,
         "input_shape": list(model.input_shape),
         "layers": [{"class": type(layer).__name__, "config": layer.get_config()}
                    for layer in model.layers],

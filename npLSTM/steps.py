@@ -6,16 +6,15 @@ backward, the update, and the batches of a fit or an evaluation.
     backward  layer n -> ... -> layer 1, each storing its parameter gradients
     update    the optimizer changes every parameter in place
 
-Layer by layer on either backend, or, for a small model of one LSTM under
-a Dense head, all of a fit's batches in one compiled call
-(npLSTM.compiled_batches). A Sequential makes its Steps and keeps the
+Layer by layer on either backend, or, for a small model on the numba
+backend, all of a fit's batches in one compiled call (npLSTM.executor). A Sequential makes its Steps and keeps the
 layers, loss, optimizer, parameters and state; the Steps work through
 those.
 """
 import numpy as np
 
 from . import interrupts, losses
-from .compiled_batches import compiled_batches_for
+from .executor import executor_for, unknown_parts
 from .results import TrainingDiverged, count_correct
 
 
@@ -25,7 +24,7 @@ class Steps:
     def __init__(self, model):
         self.model = model
         self.output_mask = None     # the mask of the last forward's output (losses, accuracy)
-        self.compiled = None        # CompiledBatches, False (layer by layer), None: undecided
+        self.compiled = None        # CompiledExecutor, False (layer by layer), None: undecided
 
     def forward(self, X):
         """Every layer in turn. The mask (which steps count, from a Masking
@@ -66,23 +65,33 @@ class Steps:
             d = backward(d) if input_grads or k > first else backward(d, input_grad=False)
         return loss, outputs, d if input_grads else None
 
-    def compiled_batches(self, X, batch_size):
-        """The compiled training of batches of X (npLSTM.compiled_batches), when
-        this model and size take it; else None."""
+    def compiled_executor(self, X, batch_size):
+        """The compiled executor (npLSTM.executor), when the model's
+        `executor` and its batches of batch_size take it; else None."""
+        choice = self.model.executor
+        if choice == "layers":
+            return None
         if self.compiled is None:                     # decided once per compile
-            self.compiled = compiled_batches_for(self.model) or False
-        return self.compiled if self.compiled and self.compiled.takes(X, batch_size) else None
+            self.compiled = executor_for(self.model) or False
+            if choice == "compiled" and not self.compiled:
+                raise ValueError(
+                    "executor='compiled' runs models of npLSTM's own layers trained by Adam or "
+                    "SGD; this one has " + unknown_parts(self.model))
+        if not self.compiled:
+            return None
+        takes = choice == "compiled" or self.compiled.takes(X, batch_size)
+        return self.compiled if takes else None
 
-    def train_compiled(self, batches, X, y, batch_size, order=None, sample_weight=None):
+    def train_compiled(self, executor, X, y, batch_size, order=None, sample_weight=None):
         """Every batch's step in one compiled call: (each batch's loss, their
-        mean over the samples, the outputs before each update), or
-        TrainingDiverged at the first step whose loss or gradients are not
-        finite (the steps before it applied)."""
-        self.output_mask = None
-        losses_, mean_loss, outputs, applied = batches.run(X, y, batch_size, order, sample_weight)
+        mean over the samples, the outputs before each update, the number of
+        them that are right), or TrainingDiverged at the first step whose
+        loss or gradients are not finite (the steps before it applied)."""
+        losses_, mean_loss, outputs, self.output_mask, applied = executor.run(
+            X, y, batch_size, order, sample_weight)
         if applied < len(losses_):
             self.diverged(losses_[applied])
-        return losses_, mean_loss, outputs
+        return losses_, mean_loss, outputs, count_correct(outputs, y, self.output_mask)
 
     def train_step(self, X, y, sample_weight=None):
         model = self.model

@@ -51,7 +51,7 @@ class Config:
     seed: int
     masking: bool = False  # a Masking(0.0) first, and about 30% of the steps masked
 
-    def build(self, dtype="float64", backend="numba"):
+    def build(self, dtype="float64", backend="numba", executor="auto", optimizer="adam"):
         """The model, compiled, with its stateful state set."""
         layers = []
         n = len(self.units)
@@ -75,8 +75,9 @@ class Config:
         else:
             dense = nl.Dense(self.outputs, activation=self.head)
             layers.append(dense if self.topology == "many-to-one" else nl.TimeDistributed(dense))
-        model = nl.Sequential(layers, seed=self.seed, dtype=dtype, backend=backend)
-        model.compile(loss=self.loss, optimizer="adam")
+        model = nl.Sequential(layers, seed=self.seed, dtype=dtype, backend=backend,
+                              executor=executor)
+        model.compile(loss=self.loss, optimizer=optimizer)
         if self.stateful:
             rng = np.random.default_rng(self.seed + 1)
             h = rng.normal(scale=0.5, size=(self.batch, self.units[0]))

@@ -55,7 +55,7 @@ def stateful_model(seed=0):
         nl.LSTM(6, return_sequences=True, stateful=True, batch_input_shape=(2, 3, 4)),
         nl.LSTM(5, stateful=True),
         nl.Dense(3, activation="softmax"),
-    ], seed=seed)
+    ], seed=seed, executor="layers")
     model.compile(loss="categorical_crossentropy", optimizer=nl.Adam(0.01))
     return model
 

@@ -179,7 +179,7 @@ def test_train_on_batch_returns_the_loss_before_the_update():
     X, y = memory_data()
     before = model.get_weights()
     loss = model.loss_and_grads(X[:1], y[:1])[0]
-    # (the compiled training step, npLSTM.compiled_batches: equal to rounding)
+    # (the compiled executor, npLSTM.executor: equal to rounding)
     assert model.train_on_batch(X[:1], y[:1]) == pytest.approx(loss, rel=1e-14)
     assert not np.array_equal(before[0], model.get_weights()[0])
 
@@ -371,11 +371,10 @@ def test_reshape_and_activation_name_what_is_wrong():
         nl.Reshape(())
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_warm_up_compiles_a_step_and_changes_nothing(compiled):
+@pytest.mark.parametrize("executor", ["compiled", "layers"])
+def test_warm_up_compiles_a_step_and_changes_nothing(executor):
     model = memory_model(batch=2)
-    if not compiled:
-        model._steps.compiled = False
+    model.executor = executor
     X, y = memory_data()
     model.train_on_batch(X[:2], y[:2])
     before = (model.get_weights(), model.layers[0].states, model.optimizer.iterations,

@@ -28,6 +28,9 @@ def test_a_product_is_never_shared_among_more_threads_than_allowed(m, n, k, row_
         assert threads == 0
 
 
-def test_the_compiled_batches_take_the_tutorials_small_models():
-    assert routes.compiled_batches(1, 4, 5, 20) and routes.compiled_batches(7, 5, 100, 20)
-    assert not routes.compiled_batches(21, 5, 100, 150)          # echo-partial: too large
+def test_the_compiled_executor_takes_the_tutorials_small_models():
+    memory = [(1, 20)], 1 * 1 * (5 + 20 + 1) * 80 + 1 * 21 * 5
+    echo = [(7, 20)], 7 * 5 * (100 + 20 + 1) * 80 + 7 * 21 * 100
+    echo_partial = [(21, 150), (21, 150)], 0                     # LSTMs too large for loops
+    assert routes.compiled_executor(*memory) and routes.compiled_executor(*echo)
+    assert not routes.compiled_executor(*echo_partial)

@@ -70,8 +70,8 @@ def train(threads, dtype, mask):
     layers = ([nl.Masking(0.0, input_shape=(30, 3))] if mask else []) + [
         nl.LSTM(16, return_sequences=True, input_shape=(30, 3)),
         nl.TimeDistributed(nl.Dense(2))]
-    model = nl.Sequential(layers, seed=0, dtype=dtype)
-    model.compile(loss="mse", optimizer="adam")      # layer by layer: see npLSTM.compiled_batches
+    model = nl.Sequential(layers, seed=0, dtype=dtype, executor="layers")   # the loop threads'
+    model.compile(loss="mse", optimizer="adam")
     for _ in range(3):
         model.train_on_batch(X, y)
     return model.get_weights()

@@ -5,9 +5,9 @@ same functions and signatures:
     numba  jit.py, the LSTM loops compiled with Numba, held equal to it
 
 jit.py's loops stand in lstm_loops.py (the LSTM), gate_math.py (the gates)
-and head_math.py (activations and losses). Compiled only: lstm_dense.py,
-whole training steps of an LSTM under a Dense head
-(npLSTM.compiled_batches); blas.py, BLAS called from compiled code;
+and head_math.py (activations, losses, Dense as loops). Compiled only:
+program.py, whole training steps of any model, its layers as a program
+(npLSTM.executor); blas.py, BLAS called from compiled code;
 routes.py, the one table of thresholds that decides which way a step runs;
 cache.py, where Numba keeps the compiled code.
 """

@@ -1,7 +1,7 @@
 """The compiled loops of the heads: sigmoid and softmax into an array, and
 the losses fused with their activation (and the squared error), one pass
-each over rows x outputs. jit.py's activation and loss functions call them;
-the compiled batches (lstm_dense.py) too.
+each over rows x outputs, and Dense as loops. jit.py's activation and loss
+functions call them; the compiled executor (program.py) too.
 
 Element-wise work on small arrays: in NumPy each of the several passes is a
 call of a microsecond or two; compiled, each function is one call and one
@@ -12,7 +12,7 @@ import math
 
 from numba import njit
 
-from .gate_math import KERNEL, _exp_neg, _sig, _sig_from
+from .gate_math import KERNEL, _copy, _exp_neg, _sig, _sig_from, _tanh
 
 HEAD = dict(KERNEL, fastmath={"contract", "reassoc"})
 
@@ -93,3 +93,81 @@ def _squared_error(a, y, w, grad):
             total += wk * d * d
             grad[r, k] = wk * two * d
     return total
+
+
+# Activations by code, for the compiled training steps (kernels/program.py),
+# which cannot take a name: ACTIVATION_CODES maps reference.ACTIVATIONS' names.
+LINEAR, SIGMOID, TANH, SOFTMAX = range(4)
+ACTIVATION_CODES = {"linear": LINEAR, "sigmoid": SIGMOID, "tanh": TANH, "softmax": SOFTMAX}
+
+
+@njit(**HEAD)
+def _activation_into(code, z, a):
+    """a = act(z) for rows z, a (rows x K), as reference.activation_forward."""
+    if code == SOFTMAX:
+        _softmax_into(z, a)
+    elif code == SIGMOID:
+        _sigmoid_into(z, a)
+    elif code == TANH:
+        for r in range(z.shape[0]):
+            for k in range(z.shape[1]):
+                a[r, k] = _tanh(z[r, k])
+    else:
+        for r in range(z.shape[0]):
+            _copy(z[r], a[r])
+
+
+@njit(**HEAD)
+def _activation_backward_into(code, a, da, dz):
+    """dz from da and a = act(z) (rows x K), as reference.activation_backward."""
+    one = a.dtype.type(1.0)
+    for r in range(a.shape[0]):
+        if code == SOFTMAX:
+            total = a.dtype.type(0.0)
+            for k in range(a.shape[1]):
+                total += a[r, k] * da[r, k]
+            for k in range(a.shape[1]):
+                dz[r, k] = a[r, k] * (da[r, k] - total)
+        elif code == SIGMOID:
+            for k in range(a.shape[1]):
+                dz[r, k] = da[r, k] * a[r, k] * (one - a[r, k])
+        elif code == TANH:
+            for k in range(a.shape[1]):
+                dz[r, k] = da[r, k] * (one - a[r, k] * a[r, k])
+        else:
+            _copy(da[r], dz[r])
+
+
+# Dense as loops: for the compiled training steps' small layers, where a
+# BLAS call costs more than the product.
+@njit(**KERNEL)
+def dense_rows(x, W, b, z):
+    """z = x W + b for rows x (N, F): an axpy of a row of W per feature,
+    skipped where the feature is 0 (one-hot inputs)."""
+    for r in range(x.shape[0]):
+        _copy(b, z[r])
+        for f in range(x.shape[1]):
+            xf = x[r, f]
+            if xf != 0.0:
+                for k in range(W.shape[1]):
+                    z[r, k] += xf * W[f, k]
+
+
+@njit(**HEAD)
+def dense_rows_backward(dz, x, W, dx, dW, db, with_dx):
+    """dW = x^T dz, db = the sum of dz's rows and, with_dx, dx = dz W^T
+    (reference.dense_backward). dx's sums may be reordered ("reassoc"), so
+    that they vectorise too."""
+    dW[:] = 0.0
+    db[:] = 0.0
+    for r in range(x.shape[0]):
+        for k in range(W.shape[1]):
+            db[k] += dz[r, k]
+        for f in range(x.shape[1]):
+            xf = x[r, f]
+            total = W.dtype.type(0.0)          # in W's precision (float32: 8 per vector)
+            for k in range(W.shape[1]):
+                dW[f, k] += xf * dz[r, k]
+                total += dz[r, k] * W[f, k]
+            if with_dx:
+                dx[r, f] = total

@@ -12,8 +12,8 @@ is given, so that what a step will do can be read, and tested, here:
                               each thread calling BLAS for its own rows
     loop_weight_grads(...)    dX, dW, dU, db as loops, or a GEMM each
     product_threads(...)      how a product of a batch runs (blas.matmul)
-    compiled_batches(...)     whether a small model's batches train in one
-                              compiled call (npLSTM.compiled_batches)
+    compiled_executor(...)    whether a small model's batches train in one
+                              compiled call (npLSTM.executor)
 
 The thresholds come from `python benchmarks/kernels.py` (--crossover,
 --compiled-batches, the tables); docs/performance.md gives the figures
@@ -51,10 +51,10 @@ THREAD_WORK = 4 * 2**20
 # waits for a core: echo-partial's steps took several times as long on two
 # threads as on one, and many times as long beside another such process.
 BLAS_THREADS_WORK = 16 * 2**20
-# The most work (multiply-adds of a step's weight gradients) for a small
-# model's compiled batches: below it they beat layer by layer at every size
+# The most work (multiply-adds of a step's weight gradients, all layers) for
+# the compiled executor: below it, it beats layer by layer at every size
 # measured; above it layer by layer wins with few inputs.
-COMPILED_BATCHES_WORK = 3_000_000
+COMPILED_WORK = 3_000_000
 
 # How many of Numba's threads share out the rows of a batch at any size
 # (npLSTM.set_loop_threads); 1: as row_threads decides by the batch.
@@ -112,7 +112,8 @@ def product_threads(m, n, k, row_threads, blas_threads, most):
     return shared if shared >= 2 else 1
 
 
-def compiled_batches(B, T, D, H):
-    """Whether the batches of a model of one LSTM under a Dense head train
-    in one compiled call at this size (npLSTM.compiled_batches)."""
-    return compiled_loop(B, H) and B * T * (D + H + 1) * 4 * H <= COMPILED_BATCHES_WORK
+def compiled_executor(lstms, work):
+    """Whether a model's batches train in the compiled executor: every LSTM,
+    (rows, units), takes the compiled loop, and a step's work (multiply-adds
+    of its weight gradients) is within COMPILED_WORK."""
+    return all(compiled_loop(B, H) for B, H in lstms) and work <= COMPILED_WORK
