@@ -110,7 +110,7 @@ def _initial_states(op, n, states, like):
         _slice(states, n, at + H, n * H).reshape(n, H)
 
 
-@njit(**KERNEL)
+@njit(inline="always")
 def forward(ops, values, n, params, work, keep, states):
     """Every op forward on a batch of n samples, whose input is in work's
     first slice; the carried states are read, not written (commit_states).
@@ -163,7 +163,7 @@ def forward(ops, values, n, params, work, keep, states):
         # RESHAPE: its output is its input's slice
 
 
-@njit(**KERNEL)
+@njit(inline="always")
 def backward(ops, first, fused, n, params, grads, work, grad, keep, states):
     """Every op back from the gradient on the last one's output (in grad),
     down to op `first`, the first with weights, which computes no input
@@ -229,7 +229,7 @@ def backward(ops, first, fused, n, params, grads, work, grad, keep, states):
                         dx[r, t, f] = da[r, t, f] if mask[r, t] else 0.0
 
 
-@njit(**KERNEL)
+@njit(inline="always")
 def commit_states(ops, n, work, states):
     """Each stateful LSTM's last (h, c) becomes its carried state."""
     for k in range(ops.shape[0]):
@@ -245,7 +245,7 @@ def commit_states(ops, n, work, states):
                 _copy(cs[r, T - 1], c[r])
 
 
-@njit(**KERNEL)
+@njit(inline="always")
 def loss_and_gradient(ops, head, n, y, row_weights, work, grad):
     """The loss of a batch's outputs against y (rows x K); its gradient goes
     where backward takes it. A fused loss writes the head's outputs too."""
@@ -263,7 +263,7 @@ def loss_and_gradient(ops, head, n, y, row_weights, work, grad):
     return _bce_with_logits(z, y, row_weights, dz, a)
 
 
-@njit(**KERNEL)
+@njit(inline="always")
 def clip(grads, segments, settings):
     """Keras's clipping of the flat gradients, in place (optimizers.Optimizer.clip)."""
     kind, most = settings[CLIP], settings[CLIP_BY]
@@ -290,7 +290,7 @@ def clip(grads, segments, settings):
                 part[k] *= scale
 
 
-@njit(**KERNEL)
+@njit(inline="always")
 def update(params, grads, segments, settings, slot_1, slot_2, step):
     """Step number `step` of the optimizer, after clipping: Adam (slots m,
     v) or SGD (slot velocity), as optimizers.py computes them."""
