@@ -65,7 +65,7 @@ def say_if_compiling(args, workers=0):
     if getattr(args, "quiet", False) or kernels_compiled():
         return
     who = f"each of the {workers} workers compiles" if workers > 1 else "npLSTM compiles"
-    print(f"{who} its kernels for this machine first: about 10-20 s, once (later runs "
+    print(f"{who} its kernels for this machine first: about 15-30 s, once (later runs "
           f"load them from {kernel_cache_folder()})", file=sys.stderr, flush=True)
 
 

@@ -62,6 +62,16 @@ class Program:
         # The stateful LSTMs: (layer, its state's offset in the states buffer)
         self.stateful = [(k, op[program.STATE_AT]) for k, op in enumerate(ops)
                          if op[program.STATE_AT] >= 0]
+        self._buffers = {}
+
+    def buffers(self, n, dtype):
+        """work, grad and keep for batches of up to n samples: made once, as
+        a tutorial's fit call of a few steps takes about as long as making them."""
+        if n not in self._buffers:
+            self._buffers[n] = (np.empty(n * self.work, dtype=dtype),
+                                np.empty(n * self.work, dtype=dtype),
+                                np.empty(n * self.keep, dtype=np.bool_))
+        return self._buffers[n]
 
     @classmethod
     def of(cls, model, sample_shape):
@@ -226,13 +236,13 @@ class CompiledExecutor:
         outputs = np.empty((N, R, K), dtype=dtype)
         output_keep = np.empty((N, R), dtype=np.bool_)
         losses = np.empty(batches)
+        work, grad, keep = prog.buffers(n, dtype)
         applied, loss_sum = program.train_batches(
             prog.ops, prog.values, prog.head, np.ascontiguousarray(X).reshape(N, -1),
             np.ascontiguousarray(y).reshape(N, R, K), np.ascontiguousarray(weights), order,
             batch_size, model.parameters.flat, self.grads, self.segments, self.settings, slot_1,
-            slot_2, optimizer.iterations + 1, np.empty(n * prog.work, dtype=dtype),
-            np.empty(n * prog.work, dtype=dtype), np.empty(n * prog.keep, dtype=np.bool_),
-            states, outputs, output_keep, losses)
+            slot_2, optimizer.iterations + 1, work, grad, keep, states, outputs, output_keep,
+            losses)
         optimizer.iterations += applied
         if applied:
             for k, at in prog.stateful:

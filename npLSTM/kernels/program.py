@@ -75,11 +75,12 @@ def _param(params, at, size):
 
 
 @njit(**KERNEL)
-def _keep(keep, op, n):
-    """The mask of an LSTM op's steps (rows, T), all True without one."""
+def _keep(keep, op, n, kept):
+    """The mask of an LSTM op's steps (rows, T); without one, from `kept`,
+    all True."""
     rows, T = n * op[ROWS], op[STEPS]
     if op[KEEP_IN] < 0:
-        return np.ones((rows, T), dtype=np.bool_)
+        return kept[:rows * T].reshape(rows, T)
     return _slice(keep, n, op[KEEP_IN], rows * T).reshape(rows, T)
 
 
@@ -99,22 +100,35 @@ def _lstm_arrays(op, n, params, work):
 
 
 @njit(**KERNEL)
-def _initial_states(op, n, states, like):
+def _initial_states(op, n, states, zeros):
     """(h0, c0) of an LSTM op: its carried state when stateful (never
-    under TimeDistributed: a row a sample), else zeros."""
+    under TimeDistributed: a row a sample), else from `zeros`."""
     H, at = op[OUT_F], op[STATE_AT]
     if at < 0:
-        zeros = np.zeros((n * op[ROWS], H), dtype=like.dtype)
-        return zeros, zeros
+        zero = zeros[:n * op[ROWS] * H].reshape(n * op[ROWS], H)
+        return zero, zero
     return _slice(states, n, at, n * H).reshape(n, H), \
         _slice(states, n, at + H, n * H).reshape(n, H)
 
 
+@njit(**KERNEL)
+def _masked(a, mask, out):
+    """out = a where the mask says the step counts, else 0 (rows, T, F)."""
+    for r in range(a.shape[0]):
+        for t in range(a.shape[1]):
+            for f in range(a.shape[2]):
+                out[r, t, f] = a[r, t, f] if mask[r, t] else 0.0
+
+
 @njit(inline="always")
-def forward(ops, values, n, params, work, keep, states):
+def forward(ops, values, fused, n, params, work, grad, keep, states, kept, zeros):
     """Every op forward on a batch of n samples, whose input is in work's
     first slice; the carried states are read, not written (commit_states).
-    An op runs on n * ROWS rows (TimeDistributed's steps folded in)."""
+    An op runs on n * ROWS rows (TimeDistributed's steps folded in). fused:
+    the loss computes the head's activation. kept and zeros: all True and
+    all 0, read only; an LSTM's x W goes in grad's slice of its gates,
+    unused until backward."""
+    last = ops.shape[0] - 1
     for k in range(ops.shape[0]):
         op = ops[k]
         rows, T, F, K = n * op[ROWS], op[STEPS], op[IN_F], op[OUT_F]
@@ -122,11 +136,10 @@ def forward(ops, values, n, params, work, keep, states):
         if kind == LSTM:
             x = _slice(work, n, op[IN_AT], rows * T * F).reshape(rows * T, F)
             W, U, b, gates, cs, hs = _lstm_arrays(op, n, params, work)
-            h0, c0 = _initial_states(op, n, states, work)
-            XW = np.empty((rows * T, 4 * K), dtype=work.dtype)
-            dense_rows(x, W, np.zeros_like(b), XW)          # b joins in the gates
-            _forward_loop(XW.reshape(rows, T, 4 * K), b, h0, c0, U, _keep(keep, op, n),
-                          gates, cs, hs)
+            h0, c0 = _initial_states(op, n, states, zeros)
+            XW = _slice(grad, n, op[AUX_AT], rows * T * 4 * K).reshape(rows, T, 4 * K)
+            dense_rows(x, W, zeros[:4 * K], XW.reshape(rows * T, 4 * K))  # b joins in the gates
+            _forward_loop(XW, b, h0, c0, U, _keep(keep, op, n, kept), gates, cs, hs)
             if not op[FLAG]:                                 # the last h alone
                 out = _slice(work, n, op[OUT_AT], rows * K).reshape(rows, K)
                 for r in range(rows):
@@ -136,9 +149,10 @@ def forward(ops, values, n, params, work, keep, states):
             z = _slice(work, n, op[AUX_AT], rows * T * K).reshape(rows * T, K)
             dense_rows(x, _param(params, op[W_AT], F * K).reshape(F, K),
                        _param(params, op[B_AT], K), z)
-            _activation_into(op[FLAG], z, _slice(work, n, op[OUT_AT], rows * T * K)
-                             .reshape(rows * T, K))
-        elif kind == ACTIVATION:
+            if not (fused and k == last):
+                _activation_into(op[FLAG], z, _slice(work, n, op[OUT_AT], rows * T * K)
+                                 .reshape(rows * T, K))
+        elif kind == ACTIVATION and not (fused and k == last):
             _activation_into(op[FLAG],
                              _slice(work, n, op[IN_AT], rows * T * F).reshape(rows * T, F),
                              _slice(work, n, op[OUT_AT], rows * T * F).reshape(rows * T, F))
@@ -158,18 +172,20 @@ def forward(ops, values, n, params, work, keep, states):
                     for f in range(F):
                         counts = counts or x[r, t, f] != values[k]
                     mask[r, t] = counts
-                    for f in range(F):
-                        out[r, t, f] = x[r, t, f] if counts else 0.0
+            _masked(x, mask, out)
         # RESHAPE: its output is its input's slice
 
 
 @njit(inline="always")
-def backward(ops, first, fused, n, params, grads, work, grad, keep, states):
+def backward(ops, first, fused, n, params, grads, work, grad, keep, states, kept, zeros,
+             spare):
     """Every op back from the gradient on the last one's output (in grad),
     down to op `first`, the first with weights, which computes no input
     gradient; the weights' gradients go into grads at the weights' offsets.
     fused: the loss gave the head's dz (a Dense head's, at its z; an
-    Activation head's, at its input) rather than its output's gradient."""
+    Activation head's, at its input) rather than its output's gradient.
+    kept, zeros: as forward's; spare: scratch for dh0 and dc0. An LSTM's dZ
+    goes in grad's slice of its gates."""
     last = ops.shape[0] - 1
     for k in range(last, first - 1, -1):
         op = ops[k]
@@ -179,19 +195,21 @@ def backward(ops, first, fused, n, params, grads, work, grad, keep, states):
         if kind == LSTM:
             x = _slice(work, n, op[IN_AT], rows * T * F).reshape(rows, T, F)
             W, U, _, gates, cs, hs = _lstm_arrays(op, n, params, work)
-            h0, c0 = _initial_states(op, n, states, work)
-            zeros = np.zeros((rows, K), dtype=work.dtype)
+            h0, c0 = _initial_states(op, n, states, zeros)
+            zero = zeros[:rows * K].reshape(rows, K)
             if op[FLAG]:       # every h's gradient
                 dhs = _slice(grad, n, op[OUT_AT], rows * T * K).reshape(rows, T, K)
-                dh_T = zeros
+                dh_T = zero
             else:              # the last h's alone; hs stands in for dhs, unread
                 dhs, dh_T = hs, _slice(grad, n, op[OUT_AT], rows * K).reshape(rows, K)
-            dZ = np.empty_like(gates)
-            dh0, dc0 = np.empty_like(zeros), np.empty_like(zeros)
-            _backward_loop(dhs, op[FLAG] != 0, dh_T, zeros, gates, cs, c0, U,
-                           _keep(keep, op, n), dZ, dh0, dc0)
+            dZ = _slice(grad, n, op[AUX_AT], rows * T * 4 * K).reshape(rows, T, 4 * K)
+            dh0 = spare[:rows * K].reshape(rows, K)
+            dc0 = spare[rows * K:2 * rows * K].reshape(rows, K)
+            _backward_loop(dhs, op[FLAG] != 0, dh_T, zero, gates, cs, c0, U,
+                           _keep(keep, op, n, kept), dZ, dh0, dc0)
             dx = _slice(grad, n, op[IN_AT], rows * T * F).reshape(rows, T, F)
-            _weight_grads_loop(dZ, x, h0, hs, np.ascontiguousarray(W.T), dx,
+            # W^T for dx, a row per gate unit (W itself stands in without dx, unread)
+            _weight_grads_loop(dZ, x, h0, hs, np.ascontiguousarray(W.T) if with_dx else W, dx,
                                _param(grads, op[W_AT], F * 4 * K).reshape(F, 4 * K),
                                _param(grads, op[U_AT], K * 4 * K).reshape(K, 4 * K),
                                _param(grads, op[B_AT], 4 * K), with_dx)
@@ -222,11 +240,7 @@ def backward(ops, first, fused, n, params, grads, work, grad, keep, states):
         elif kind == MASKING:
             da = _slice(grad, n, op[OUT_AT], rows * T * F).reshape(rows, T, F)
             dx = _slice(grad, n, op[IN_AT], rows * T * F).reshape(rows, T, F)
-            mask = _slice(keep, n, op[KEEP_OUT], rows * T).reshape(rows, T)
-            for r in range(rows):
-                for t in range(T):
-                    for f in range(F):
-                        dx[r, t, f] = da[r, t, f] if mask[r, t] else 0.0
+            _masked(da, _slice(keep, n, op[KEEP_OUT], rows * T).reshape(rows, T), dx)
 
 
 @njit(inline="always")
@@ -332,6 +346,20 @@ def train_batches(ops, values, head, X, y, sample_weights, order, batch_size, pa
     """
     N, S = X.shape
     R, K = y.shape[1], y.shape[2]
+    fused = head[LOSS] != MSE
+    # Made once for all batches: the steps of a small model take about as
+    # long as a few allocations. kept, zeros: read only (no mask; no state,
+    # no bias in x W, no gradient from beyond the last step).
+    most_steps, most_units = 1, 1
+    for op in ops:
+        if op[KIND] == LSTM:
+            most_steps = max(most_steps, op[ROWS] * op[STEPS])
+            most_units = max(most_units, op[ROWS] * op[OUT_F])
+    kept = np.ones(batch_size * most_steps, dtype=np.bool_)
+    zeros = np.zeros(4 * batch_size * most_units, dtype=work.dtype)
+    spare = np.empty(2 * batch_size * most_units, dtype=work.dtype)
+    targets = np.empty(batch_size * R * K, dtype=work.dtype)
+    weights = np.empty(batch_size * R, dtype=work.dtype)
     loss_sum = 0.0
     for k in range(len(losses)):
         rows = order[k * batch_size:(k + 1) * batch_size]
@@ -339,13 +367,13 @@ def train_batches(ops, values, head, X, y, sample_weights, order, batch_size, pa
         # Gathered by loops: NumPy-style indexing by rows compiles its
         # error messages, seconds at a first run.
         x = _slice(work, n, 0, n * S).reshape(n, S)
-        batch_y = np.empty((n * R, K), dtype=work.dtype)
+        batch_y = targets[:n * R * K].reshape(n * R, K)
         for i in range(n):
             _copy(X[rows[i]], x[i])
             for r in range(R):
                 _copy(y[rows[i], r], batch_y[i * R + r])
-        forward(ops, values, n, params, work, keep, states)
-        row_weights = np.empty(n * R, dtype=work.dtype)
+        forward(ops, values, fused, n, params, work, grad, keep, states, kept, zeros)
+        row_weights = weights[:n * R]
         counted = 0
         for i in range(n):
             for r in range(R):
@@ -356,7 +384,8 @@ def train_batches(ops, values, head, X, y, sample_weights, order, batch_size, pa
         for j in range(n * R):
             row_weights[j] = row_weights[j] / counted if counted else 0.0
         losses[k] = loss_and_gradient(ops, head, n, batch_y, row_weights, work, grad)
-        backward(ops, head[FIRST], head[LOSS] != MSE, n, params, grads, work, grad, keep, states)
+        backward(ops, head[FIRST], fused, n, params, grads, work, grad, keep, states, kept, zeros,
+                 spare)
         if not (np.isfinite(losses[k]) and all_finite(grads)):
             return k, loss_sum
         update(params, grads, segments, settings, slot_1, slot_2, first_step + k)
