@@ -59,18 +59,34 @@ class Program:
         self.output_keep = output_keep    # the keep slice of the output's mask, or -1
         # The loss, the first op with weights and the output's mask, for the kernel.
         self.head = np.array([LOSS_CODES[model.loss.name], first, output_keep], dtype=np.int64)
-        # The stateful LSTMs: (layer, its state's offset in the states buffer)
-        self.stateful = [(k, op[program.STATE_AT]) for k, op in enumerate(ops)
-                         if op[program.STATE_AT] >= 0]
+        # The stateful LSTMs: (layer, units, its state's offset in the states buffer)
+        self.stateful = [(k, op[program.OUT_F], op[program.STATE_AT])
+                         for k, op in enumerate(ops) if op[program.STATE_AT] >= 0]
+        # What routes.compiled_executor weighs, per sample: each LSTM's rows
+        # and units, and the multiply-adds of the weight gradients.
+        self.lstms, self.work_per_sample = [], 0
+        for op in ops:
+            rows, T, F, K = op[program.ROWS], op[program.STEPS], op[program.IN_F], \
+                op[program.OUT_F]
+            if op[program.KIND] == program.LSTM:
+                self.lstms.append((rows, K))
+                self.work_per_sample += rows * T * (F + K + 1) * 4 * K
+            elif op[program.KIND] == program.DENSE:
+                self.work_per_sample += rows * T * (F + 1) * K
         self._buffers = {}
 
     def buffers(self, n, dtype):
-        """work, grad and keep for batches of up to n samples: made once, as
-        a tutorial's fit call of a few steps takes about as long as making them."""
+        """work, grad, keep and states for batches of up to n samples, and
+        each stateful LSTM's (layer, h, c), views of states: made once, as a
+        tutorial's fit call of a few steps takes about as long as making them."""
         if n not in self._buffers:
+            states = np.empty(n * self.states, dtype=dtype)
+            carried = [(k, states[n * at:n * (at + H)].reshape(n, H),
+                        states[n * (at + H):n * (at + 2 * H)].reshape(n, H))
+                       for k, H, at in self.stateful]
             self._buffers[n] = (np.empty(n * self.work, dtype=dtype),
                                 np.empty(n * self.work, dtype=dtype),
-                                np.empty(n * self.keep, dtype=np.bool_))
+                                np.empty(n * self.keep, dtype=np.bool_), states, carried)
         return self._buffers[n]
 
     @classmethod
@@ -185,27 +201,9 @@ class CompiledExecutor:
     def takes(self, X, batch_size):
         """Whether batches of batch_size samples of X take this path
         (routes.compiled_executor)."""
-        lstms, work = [], 0
-        for op in self.program(X.shape[1:]).ops:
-            rows = batch_size * op[program.ROWS]
-            T, F, K = op[program.STEPS], op[program.IN_F], op[program.OUT_F]
-            if op[program.KIND] == program.LSTM:
-                lstms.append((rows, K))
-                work += rows * T * (F + K + 1) * 4 * K
-            elif op[program.KIND] == program.DENSE:
-                work += rows * T * (F + 1) * K
-        return routes.compiled_executor(lstms, work)
-
-    def _states(self, prog, n):
-        """The stateful LSTMs' (h, c), or zeros, in the states buffer's layout."""
-        states = np.zeros(n * prog.states, dtype=self.model.dtype)
-        for k, at in prog.stateful:
-            lstm = self.model.layers[k]
-            H = lstm.units
-            h, c = lstm.initial_states(n, self.model.dtype)
-            states[n * at:n * (at + H)] = h.ravel()
-            states[n * (at + H):n * (at + 2 * H)] = c.ravel()
-        return states
+        prog = self.program(X.shape[1:])
+        return routes.compiled_executor([(batch_size * rows, H) for rows, H in prog.lstms],
+                                        batch_size * prog.work_per_sample)
 
     def run(self, X, y, batch_size, order=None, sample_weight=None):
         """One optimizer step per batch, in order or in the given
@@ -232,11 +230,13 @@ class CompiledExecutor:
         n = min(batch_size, N)
         slots = optimizer.slots_for([model.parameters.flat])
         slot_1, slot_2 = _slots(optimizer, slots)
-        states = self._states(prog, n)
+        work, grad, keep, states, carried = prog.buffers(n, dtype)
+        for k, h, c in carried:                  # the state carried in, or zeros
+            carried_in = model.layers[k].states
+            h[...], c[...] = (0.0, 0.0) if carried_in is None else carried_in
         outputs = np.empty((N, R, K), dtype=dtype)
         output_keep = np.empty((N, R), dtype=np.bool_)
         losses = np.empty(batches)
-        work, grad, keep = prog.buffers(n, dtype)
         applied, loss_sum = program.train_batches(
             prog.ops, prog.values, prog.head, np.ascontiguousarray(X).reshape(N, -1),
             np.ascontiguousarray(y).reshape(N, R, K), np.ascontiguousarray(weights), order,
@@ -245,11 +245,8 @@ class CompiledExecutor:
             losses)
         optimizer.iterations += applied
         if applied:
-            for k, at in prog.stateful:
-                H = model.layers[k].units
-                model.layers[k].states = (states[n * at:n * (at + H)].reshape(n, H).copy(),
-                                          states[n * (at + H):n * (at + 2 * H)].reshape(n, H)
-                                          .copy())
+            for k, h, c in carried:
+                model.layers[k].states = (h.copy(), c.copy())
         return (losses[:applied + (applied < batches)], loss_sum / N,
                 outputs.reshape(y.shape),
                 output_keep.reshape(y.shape[:-1]) if prog.output_keep >= 0 else None, applied)
