@@ -87,11 +87,13 @@ def square_matmul(dtype, n=GEMM_SIZE):
     return lambda: np.matmul(a, a, out=out)
 
 
-def npLSTM_step(size, dtype, backend, train):
-    """A callable doing forward+backward (and an Adam step when train)."""
+def npLSTM_step(size, dtype, backend, train, lstm_loop="auto"):
+    """A callable doing forward+backward (and an Adam step when train), the
+    LSTM's loop shaped as lstm_loop asks (npLSTM.Plan)."""
     B, T, D, H = size
     model = nl.Sequential([nl.LSTM(H, return_sequences=True, input_shape=(T, D))],
                           seed=0, dtype=dtype, backend=backend)
+    model.plan = nl.Plan(lstm_loop=lstm_loop)
     model.compile("mse", nl.Adam())
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(B, T, D)).astype(dtype), rng.normal(size=(B, T, H)).astype(dtype)
@@ -176,29 +178,18 @@ def crossover(args):
     """Time jit's two loop shapes against each other across sizes."""
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     rounds = args.rounds or (5 if args.quick else 11)
-    chosen = routes.compiled_loop
-
-    def forced(fn, compiled):
-        def call():
-            routes.compiled_loop = lambda B, H: compiled      # one shape for every size
-            fn()
-        return call
-    try:
-        for dtype in args.dtype:
-            print(f"\n{dtype}\n{'B':>4} {'T':>5} {'H':>4} {'compiled loop ms':>17} "
-                  f"{'large path ms':>17}  faster  {'rule says':>13}")
-            for size in args.size or CROSSOVER_SIZES:
-                B, T, _, H = size
-                t = median_times({
-                    "compiled loop": forced(npLSTM_step(size, dtype, "numba", False), True),
-                    "large path": forced(npLSTM_step(size, dtype, "numba", False), False),
-                }, rounds)
-                rule = "compiled loop" if chosen(B, H) else "large path"
-                print(f"{B:>4} {T:>5} {H:>4} {1e3 * t['compiled loop']:17.3f} "
-                      f"{1e3 * t['large path']:17.3f}  {min(t, key=t.get)}  {rule:>13}",
-                      flush=True)
-    finally:
-        routes.compiled_loop = chosen
+    for dtype in args.dtype:
+        print(f"\n{dtype}\n{'B':>4} {'T':>5} {'H':>4} {'compiled loop ms':>17} "
+              f"{'large path ms':>17}  faster  {'rule says':>13}")
+        for size in args.size or CROSSOVER_SIZES:
+            B, T, _, H = size
+            t = median_times({
+                "compiled loop": npLSTM_step(size, dtype, "numba", False, "whole"),
+                "large path": npLSTM_step(size, dtype, "numba", False, "steps"),
+            }, rounds)
+            rule = "compiled loop" if routes.compiled_loop(B, H) else "large path"
+            print(f"{B:>4} {T:>5} {H:>4} {1e3 * t['compiled loop']:17.3f} "
+                  f"{1e3 * t['large path']:17.3f}  {min(t, key=t.get)}  {rule:>13}", flush=True)
 
 
 def compiled_executor(args):

@@ -10,6 +10,7 @@ from .layers import (LSTM, Activation, Dense, Layer, Masking, RepeatVector, Resh
 from .losses import Loss
 from .model import Sequential, load_model
 from .optimizers import SGD, Adam, Optimizer
+from .plan import Plan
 from .results import Backprop, History, TrainingDiverged
 from .threads import blas_threads, loop_threads, set_blas_threads, set_loop_threads
 
@@ -19,5 +20,5 @@ __all__ = [
     "LSTM", "Activation", "Dense", "Layer", "Masking", "RepeatVector", "Reshape",
     "TimeDistributed", "Loss",
     "Backprop", "History", "Sequential", "TrainingDiverged", "SGD", "Adam", "Optimizer",
-    "load_model", "blas_threads", "set_blas_threads", "loop_threads", "set_loop_threads",
+    "Plan", "load_model", "blas_threads", "set_blas_threads", "loop_threads", "set_loop_threads",
 ]

@@ -6,6 +6,7 @@ save) is here; how a pass and a training step run is npLSTM.steps.
 Stateful LSTMs carry their final state into the next call (Keras semantics);
 the gradient stops at each call's boundary (truncated BPTT).
 """
+import dataclasses
 import re
 
 import numpy as np
@@ -14,6 +15,7 @@ from . import checks, interrupts, kernels, losses, optimizers, saving
 from .layers import LSTM, Layer, from_config
 from .layers.lstm import LSTMTrace
 from .params import ParameterBuffer
+from .plan import Plan
 from .steps import Steps
 from .results import Backprop, History, count_correct
 
@@ -36,11 +38,14 @@ class Sequential:
             "compiled" always all of a fit's batches in one compiled call,
             "layers" always layer by layer from Python; same results to
             rounding
+    loop_threads  threads sharing a batch's rows in the LSTM loops, at any
+            size; None (default): as npLSTM.set_loop_threads says
+    Both make the model's plan (npLSTM.Plan, `model.plan`), which every
+    kernel call follows.
     """
 
-    EXECUTORS = ("auto", "compiled", "layers")
-
-    def __init__(self, layers, seed=None, dtype="float64", backend="numba", executor="auto"):
+    def __init__(self, layers, seed=None, dtype="float64", backend="numba", executor="auto",
+                 loop_threads=None):
         layers = list(layers)
         if not layers:
             raise ValueError("Sequential needs at least one layer")
@@ -52,12 +57,7 @@ class Sequential:
         self.layers = layers
         self.kernels = kernels.get(backend)
         self.backend = backend
-        if executor not in self.EXECUTORS:
-            raise ValueError(f"executor must be one of {self.EXECUTORS}, got {executor!r}")
-        if executor == "compiled" and backend != "numba":
-            raise ValueError(f"the compiled executor runs the numba backend's kernels; "
-                             f"this model's backend is {backend!r}")
-        self.executor = executor
+        self.plan = Plan(executor, loop_threads)
         self.dtype = np.dtype(str(dtype))
         self.rng = np.random.default_rng(seed)
         self.loss = None
@@ -70,6 +70,29 @@ class Sequential:
         self.batch_size = first.batch_size          # fixed by batch_input_shape, or None
         if first.input_shape is not None:
             self.build((self.batch_size,) + tuple(first.input_shape))
+
+    @property
+    def plan(self):
+        """How the model runs its steps (npLSTM.Plan): every layer follows it."""
+        return self._plan
+
+    @plan.setter
+    def plan(self, plan):
+        if plan.executor == "compiled" and self.backend != "numba":
+            raise ValueError(f"the compiled executor runs the numba backend's kernels; "
+                             f"this model's backend is {self.backend!r}")
+        self._plan = plan
+        for layer in self.layers:
+            layer.set_plan(plan)
+
+    @property
+    def executor(self):
+        """The plan's executor: "auto", "compiled" or "layers"."""
+        return self.plan.executor
+
+    @executor.setter
+    def executor(self, executor):
+        self.plan = dataclasses.replace(self.plan, executor=executor)
 
     # Building ---------------------------------------------------------------
 
@@ -379,7 +402,8 @@ def load_model(path):
     try:
         layers = [from_config(entry) for entry in config["layers"]]
         model = Sequential(layers, dtype=config["dtype"], backend=config["backend"],
-                           executor=config.get("executor", "auto"))
+                           executor=config.get("executor", "auto"),
+                           loop_threads=config.get("loop_threads"))
     except (KeyError, TypeError, AttributeError) as error:
         raise saving.malformed(path, error) from None
     saving.restore(model, config, arrays, path)

@@ -46,6 +46,7 @@ def save_model(model, path):
     config = {
         "format": FORMAT, "version": VERSION,
         "dtype": model.dtype.name, "backend": model.backend, "executor": model.executor,
+        "loop_threads": model.plan.loop_threads,
         "input_shape": list(model.input_shape),
         "layers": [{"class": type(layer).__name__, "config": layer.get_config()}
                    for layer in model.layers],

@@ -17,8 +17,10 @@ spin for a while after a product waiting for more, on the cores the
 loops need. Smaller batches run the loops on the calling thread and
 hand the products to BLAS's threads.
 
-set_loop_threads(n) shares the rows among n threads at any batch instead
-(the adding task's 16 rows, about twice as fast on two). Rows are
+A model's plan may ask for n loop threads (npLSTM.Plan, Sequential(...,
+loop_threads=n)); set_loop_threads(n) asks for the models whose plan does
+not: the rows go on n threads at any batch instead (the adding task's 16
+rows, about twice as fast on two). Rows are
 independent: the threads do not change the compiled loops' results. The
 number of threads of the larger layers changes the last bits of their dU
 and db, summed per block of rows, and OpenBLAS's float32 products change
@@ -29,7 +31,6 @@ import numba
 import threadpoolctl
 
 from .checks import positive_int
-from .kernels import routes
 
 
 def set_blas_threads(n):
@@ -45,23 +46,35 @@ def blas_threads():
                if pool["user_api"] == "blas")
 
 
-def set_loop_threads(n):
-    """Share the rows of a batch in the LSTM loops among n threads from now
-    on, at any batch (1, the default: as many as BLAS's threads on batches
-    of 16 rows a thread, else the calling thread; at most the threads Numba
-    started, one per core unless NUMBA_NUM_THREADS says otherwise)."""
+# The loop threads of models whose plan leaves them to this process's setting.
+_loop_threads = [1]
+
+
+def check_loop_threads(n):
+    """n, checked as a number of loop threads: at least 1, at most the
+    threads Numba started (one per core unless NUMBA_NUM_THREADS says otherwise)."""
     n = positive_int(n, "the number of loop threads")
     most = numba.config.NUMBA_NUM_THREADS
     if n > most:
         raise ValueError(f"the number of loop threads must be at most {most}, the threads "
                          f"Numba started (NUMBA_NUM_THREADS), got {n}")
+    return n
+
+
+def set_loop_threads(n):
+    """Share the rows of a batch in the LSTM loops among n threads from now
+    on, at any batch, in models whose plan does not say (npLSTM.Plan's
+    loop_threads). 1, the default: as many as BLAS's threads on batches of
+    16 rows a thread, else the calling thread."""
+    n = check_loop_threads(n)
     numba.set_num_threads(n)
-    routes.loop_threads = n
+    _loop_threads[0] = n
 
 
 def loop_threads():
-    """The threads the LSTM loops share a batch's rows among now."""
-    return routes.loop_threads
+    """The threads the LSTM loops share a batch's rows among now, in models
+    whose plan does not say."""
+    return _loop_threads[0]
 
 
 def set_threads(blas, loop):

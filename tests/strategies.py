@@ -2,10 +2,11 @@
 from dataclasses import dataclass
 
 import numpy as np
+import numba
 from hypothesis import strategies as st
 
 import npLSTM as nl
-from npLSTM.kernels import blas, routes
+from npLSTM.kernels import blas
 
 # (head activation, loss): the three natural pairs, and MSE on other heads
 # (which takes the unfused path through the activation's derivative).
@@ -13,27 +14,27 @@ HEAD_LOSS = [("sigmoid", "binary_crossentropy"), ("softmax", "categorical_crosse
              ("linear", "mse"), ("tanh", "mse"), ("sigmoid", "mse"), ("softmax", "mse")]
 TOPOLOGIES = ["many-to-many", "many-to-one", "encoder-decoder", "reshaped"]
 
-# The two ways the Numba backend runs the larger layers and the products:
+# The two ways the Numba backend runs the larger layers and the products,
+# each a plan (npLSTM.Plan) whose routes the kernels are given:
 #   python   BLAS from Python, on BLAS's threads: the large path's steps and
-#            every product (where npLSTM finds no OpenBLAS it can call, or
-#            where a batch is small: routes.MIN_THREAD_ROWS);
+#            every product (a batch too small for npLSTM's threads:
+#            routes.MIN_THREAD_ROWS);
 #   threads  the rows of a batch on two of Numba's threads, each calling
 #            BLAS for its own (routes.row_blocks), and so every product
 #            (blas.matmul, routes.product_threads), even the small ones the
 #            tests use.
-ROUTES = ["python", "threads"]
+PLANS = {"python": nl.Plan(loop_threads=1),
+         "threads": nl.Plan(loop_threads=min(2, numba.config.NUMBA_NUM_THREADS),
+                            one_thread_work=0, thread_work=1)}
+ROUTES = list(PLANS)
 
 
 def take_route(patch, route):
-    """Send the Numba backend's larger layers and products the route's way
-    (patch: a pytest MonkeyPatch, undone after)."""
-    if route == "python":
-        patch.setattr(blas, "GEMM", None)
-    else:
-        patch.setattr(routes, "loop_threads", 2)
+    """The plan of a route (patch: a pytest MonkeyPatch, undone after: for
+    threads, BLAS's thread count as on a machine of two cores)."""
+    if route == "threads":
         patch.setattr(blas, "threads", lambda: 2)
-        patch.setattr(routes, "ONE_THREAD_WORK", 0)
-        patch.setattr(routes, "THREAD_WORK", 1)
+    return PLANS[route]
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,10 @@ class Config:
     seed: int
     masking: bool = False  # a Masking(0.0) first, and about 30% of the steps masked
 
-    def build(self, dtype="float64", backend="numba", executor="auto", optimizer="adam"):
-        """The model, compiled, with its stateful state set."""
+    def build(self, dtype="float64", backend="numba", executor="auto", optimizer="adam",
+              plan=None):
+        """The model, compiled, with its stateful state set; plan: in place
+        of the executor, the whole plan."""
         layers = []
         n = len(self.units)
         shape = {"batch_input_shape": (self.batch, self.timesteps, self.features)}
@@ -77,6 +80,8 @@ class Config:
             layers.append(dense if self.topology == "many-to-one" else nl.TimeDistributed(dense))
         model = nl.Sequential(layers, seed=self.seed, dtype=dtype, backend=backend,
                               executor=executor)
+        if plan is not None:
+            model.plan = plan
         model.compile(loss=self.loss, optimizer=optimizer)
         if self.stateful:
             rng = np.random.default_rng(self.seed + 1)

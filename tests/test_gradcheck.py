@@ -41,12 +41,12 @@ def test_the_large_path_matches_finite_differences(route, monkeypatch):
     """Two stacked LSTMs on the large path (BLAS per step from Python, or
     called by each thread for its rows: strategies.ROUTES), stateful:
     sampled entries of every gradient."""
-    take_route(monkeypatch, route)
+    plan = take_route(monkeypatch, route)
     config = Config(batch=3, timesteps=3, features=3, units=(routes.SMALL_UNITS + 2,) * 2,
                     topology="many-to-many", head="softmax", loss="categorical_crossentropy",
                     outputs=3, repeat=1, stateful=True, seed=11)
     assert not routes.compiled_loop(config.batch, config.units[0])
-    report = gc.gradcheck(config.build(), *config.data(), max_entries=30, seed=1)
+    report = gc.gradcheck(config.build(plan=plan), *config.data(), max_entries=30, seed=1)
     assert report.passed(TOLERANCE), str(report)
 
 
@@ -70,7 +70,7 @@ def test_a_wrong_gradient_is_caught(monkeypatch):
                     stateful=False, seed=5)
     original = reference.lstm_backward
 
-    def broken(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
+    def broken(dhs, dh_T, dc_T, cache, W, U, with_dX=True, route=None):
         X, h0, c0, gates, cs, hs, mask = cache
         H = h0.shape[1]
         gates = gates.copy()

@@ -49,11 +49,12 @@ def test_jit_equals_reference(B, T, D, H, every_step, masked, dtype, seed, route
         seen["dZ"] = dZ
         return weight_grads(dZ, *args)
     with pytest.MonkeyPatch.context() as patch:
-        take_route(patch, route)
+        batch_route = take_route(patch, route).route(B, H)
         patch.setattr(reference, "lstm_weight_grads", keeping_dZ)
         for name, kernels in (("reference", reference), ("jit", jit)):
-            hs, h, c, cache = kernels.lstm_forward(X, h0, c0, W, U, b, mask=mask)
-            grads = kernels.lstm_backward(dhs, dh_T, dc_T, cache, W, U)
+            hs, h, c, cache = kernels.lstm_forward(X, h0, c0, W, U, b, mask=mask,
+                                                   route=batch_route)
+            grads = kernels.lstm_backward(dhs, dh_T, dc_T, cache, W, U, route=batch_route)
             results[name] = (hs, h, c) + tuple(grads)
     # dX, dW, dU, db and dh0 are sums of products with dZ: two summation
     # orders differ by a rounding of the terms' size, which cancellation can
@@ -79,35 +80,30 @@ def test_the_tasks_sizes_take_the_measured_paths():
     assert routes.compiled_loop(512, 16) and not routes.compiled_loop(64, 17)
 
 
-def test_rows_go_on_threads_as_measured(monkeypatch):
-    """A batch's rows go on threads (_row_threads: the compiled loops' rows,
-    the products'), and the large path cuts it into a block of rows per
-    thread, each calling BLAS itself (where NumPy's BLAS is an OpenBLAS
-    npLSTM finds: NumPy's wheels): by default as many threads as BLAS's,
-    where each gets routes.MIN_THREAD_ROWS rows; with loop threads, that many,
-    a row each at least; never more than Numba started."""
-    if blas.GEMM is None:
-        pytest.skip("NumPy's BLAS here is not an OpenBLAS npLSTM finds: the large path "
-                    "calls it from Python")
+def test_rows_go_on_threads_as_measured():
+    """A batch's rows go on threads (Route.threads: the compiled loops'
+    rows, the products'), and the large path cuts it into a block of rows
+    per thread, each calling BLAS itself (where npLSTM found a BLAS it can
+    call: Route.blocks): by default as many threads as BLAS's, where each
+    gets routes.MIN_THREAD_ROWS rows; with loop threads, that many, a row
+    each at least; never more than Numba started."""
     rows = routes.MIN_THREAD_ROWS
-    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 4)
-    monkeypatch.setattr(blas, "threads", lambda: 2)
-    assert [jit._row_threads(B) for B in (1, 2 * rows - 1, 2 * rows, 1000)] == [1, 1, 2, 2]
-    assert jit._row_blocks(64, 256).tolist() == [0, 32, 64]
-    assert jit._row_blocks(2 * rows, 256).tolist() == [0, rows, 2 * rows]
-    assert jit._row_blocks(2 * rows - 1, 256) is None       # fewer rows a thread: BLAS's threads
-    assert jit._row_blocks(64, routes.TINY_UNITS) is None       # the compiled loop's sizes
-    monkeypatch.setattr(blas, "threads", lambda: 8)
-    assert len(jit._row_blocks(1000, 256)) == 4 + 1          # Numba's threads at most
-    assert len(jit._row_blocks(3 * rows, 256)) == 3 + 1
-    monkeypatch.setattr(blas, "threads", lambda: 1)
-    assert jit._row_blocks(64, 256) is None                  # BLAS held to one thread
-    monkeypatch.setattr(routes, "loop_threads", 2)
-    assert jit._row_blocks(64, 256).tolist() == [0, 32, 64]
-    assert jit._row_blocks(3, 256).tolist() == [0, 1, 3]
-    assert jit._row_blocks(1, 256) is None                   # one row: nothing to share
-    monkeypatch.setattr(routes, "loop_threads", 4)
-    assert jit._row_blocks(2, 256).tolist() == [0, 1, 2]     # at most a thread a row
+
+    def route(B, H, loop_threads=1, blas_threads=2, most=4, blas_callable=True):
+        return routes.route(B, H, loop_threads, blas_threads, most, blas_callable)
+    assert [route(B, 256).threads for B in (1, 2 * rows - 1, 2 * rows, 1000)] == [1, 1, 2, 2]
+    assert route(64, 256).blocks.tolist() == [0, 32, 64]
+    assert route(2 * rows, 256).blocks.tolist() == [0, rows, 2 * rows]
+    assert route(2 * rows - 1, 256).blocks is None       # fewer rows a thread: BLAS's threads
+    assert route(64, routes.TINY_UNITS).blocks is None   # the compiled loop's sizes
+    assert route(64, 256, blas_callable=False).blocks is None   # no BLAS to call: from Python
+    assert len(route(1000, 256, blas_threads=8).blocks) == 4 + 1   # Numba's threads at most
+    assert len(route(3 * rows, 256, blas_threads=8).blocks) == 3 + 1
+    assert route(64, 256, blas_threads=1).blocks is None           # BLAS held to one thread
+    assert route(64, 256, 2, blas_threads=1).blocks.tolist() == [0, 32, 64]
+    assert route(3, 256, 2, blas_threads=1).blocks.tolist() == [0, 1, 3]
+    assert route(1, 256, 2, blas_threads=1).blocks is None     # one row: nothing to share
+    assert route(2, 256, 4, blas_threads=1).blocks.tolist() == [0, 1, 2]  # a thread a row at most
 
 
 two_d = st.integers(1, 40)
@@ -136,11 +132,10 @@ def test_products_on_threads_equal_numpy(m, k, n, layouts, dtype, threads, one_t
             return rng.normal(size=(2 * rows, 2 * columns)).astype(dtype)[::2, ::2]
         return np.asarray(rng.normal(size=shape).astype(dtype), order=layout)
     a, b = laid_out((m, k), layouts[0]), laid_out((k, n), layouts[1])
-    with pytest.MonkeyPatch.context() as patch:
-        take_route(patch, "threads")
-        if one_thread:
-            patch.setattr(routes, "THREAD_WORK", m * n * k + 1)
-        ours = blas.matmul(a, b, threads)
+    route = routes.Route(True, threads, None, blas_threads=2,
+                         most=numba.config.NUMBA_NUM_THREADS, one_thread_work=0,
+                         thread_work=m * n * k + 1 if one_thread else 1)
+    ours = blas.matmul(a, b, route)
     assert ours.dtype == dtype and ours.shape == (m, n)
     theirs = a.astype(np.float64) @ b.astype(np.float64)
     assert_equal_to(ours, theirs, TOLERANCE[dtype], "a @ b",
@@ -178,11 +173,12 @@ def test_threads_are_set_back_after_a_product_on_threads():
 @pytest.mark.parametrize("shape", [(7,), (3, 7), (3, 4, 7)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_dense_kernels_equal_reference(route, shape, dtype, monkeypatch):
-    take_route(monkeypatch, route)
+    batch_route = take_route(monkeypatch, route).route(shape[0] if len(shape) > 1 else 1)
     rng = np.random.default_rng(5)
     X, W, b = (rng.normal(size=s).astype(dtype) for s in (shape, (7, 5), (5,)))
     dZ = rng.normal(size=shape[:-1] + (5,)).astype(dtype)
-    results = [(kernels.dense_forward(X, W, b),) + kernels.dense_backward(dZ, X, W)
+    results = [(kernels.dense_forward(X, W, b, route=batch_route),) +
+               kernels.dense_backward(dZ, X, W, route=batch_route)
                for kernels in (jit, reference)]
     for what, ours, theirs in zip(("z", "dX", "dW", "db"), *results):
         assert ours.dtype == dtype and ours.shape == theirs.shape, what
@@ -192,16 +188,17 @@ def test_dense_kernels_equal_reference(route, shape, dtype, monkeypatch):
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_inputs_are_left_unchanged(route, monkeypatch):
-    take_route(monkeypatch, route)
+    plan = take_route(monkeypatch, route)
     rng = np.random.default_rng(0)
     for H in (4, routes.SMALL_UNITS + 1):
         arrays = [rng.normal(size=s) for s in [(2, 3, 5), (2, H), (2, H), (5, 4 * H),
                                                  (H, 4 * H), (4 * H,)]]
         copies = [a.copy() for a in arrays]
-        _, _, _, cache = jit.lstm_forward(*arrays)
+        batch_route = plan.route(2, H)
+        _, _, _, cache = jit.lstm_forward(*arrays, route=batch_route)
         upstream = [rng.normal(size=(2, 3, H)), rng.normal(size=(2, H)), rng.normal(size=(2, H))]
         upstream_copies = [a.copy() for a in upstream]
-        jit.lstm_backward(*upstream, cache, arrays[3], arrays[4])
+        jit.lstm_backward(*upstream, cache, arrays[3], arrays[4], route=batch_route)
         for a, c in zip(arrays + upstream, copies + upstream_copies):
             np.testing.assert_array_equal(a, c)
 
@@ -368,7 +365,7 @@ def test_large_path_models_train_as_the_reference(head, route, monkeypatch):
     called by each thread for its rows: strategies.ROUTES), then a loss on
     the last LSTM's outputs or a Dense head: three training steps, float64,
     give the reference backend's losses and weights."""
-    take_route(monkeypatch, route)
+    plan = take_route(monkeypatch, route)
     B, T, D, H = 3, 4, 5, routes.SMALL_UNITS + 4
     assert not routes.compiled_loop(B, H)
     rng = np.random.default_rng(3)
@@ -381,6 +378,7 @@ def test_large_path_models_train_as_the_reference(head, route, monkeypatch):
         if head == "dense":
             layers.append(nl.TimeDistributed(nl.Dense(2)))
         model = nl.Sequential(layers, seed=0, backend=backend)
+        model.plan = plan
         model.compile("mse", "adam")
         losses = [model.train_on_batch(X, y) for _ in range(3)]
         results[backend] = losses, model.get_weights()

@@ -59,8 +59,8 @@ def test_nonsense_loop_thread_counts_are_refused(bad, message, restore_threads):
 
 
 def train(threads, dtype, mask):
-    """Weights after three updates of a masked many-to-many model, batch 5."""
-    nl.set_loop_threads(threads)
+    """Weights after three updates of a masked many-to-many model, batch 5,
+    its rows on `threads` loop threads (its plan's)."""
     rng = np.random.default_rng(3)
     X = rng.normal(size=(5, 30, 3)).astype(dtype)
     if mask:
@@ -70,7 +70,7 @@ def train(threads, dtype, mask):
     layers = ([nl.Masking(0.0, input_shape=(30, 3))] if mask else []) + [
         nl.LSTM(16, return_sequences=True, input_shape=(30, 3)),
         nl.TimeDistributed(nl.Dense(2))]
-    model = nl.Sequential(layers, seed=0, dtype=dtype, executor="layers")   # the loop threads'
+    model = nl.Sequential(layers, seed=0, dtype=dtype, executor="layers", loop_threads=threads)
     model.compile(loss="mse", optimizer="adam")
     for _ in range(3):
         model.train_on_batch(X, y)

@@ -185,9 +185,9 @@ def _row_products(gemm_at, blas_int, blocks, trans_a, a_at, lda, trans_b, b_at, 
              address(c, lo * n), n, blas_int)
 
 
-def matmul(a, b, row_threads):
-    """a @ b for 2-D arrays a, b of a batch whose rows run on row_threads of
-    npLSTM's threads, as routes.product_threads says: NumPy's product, or
+def matmul(a, b, route):
+    """a @ b for 2-D arrays a, b of a batch on this route (routes.Route),
+    as routes.product_threads says: NumPy's product, or
     on the calling thread with BLAS held to one, or its rows shared among
     Numba's threads, each calling BLAS at one thread (in float32 or float64
     with GEMM found; else NumPy's product)."""
@@ -195,8 +195,7 @@ def matmul(a, b, row_threads):
     if (GEMM is None or a.dtype != b.dtype or a.dtype.type not in GEMM
             or k != b.shape[0]):
         return a @ b
-    shared = routes.product_threads(m, n, k, row_threads, threads(),
-                                    numba.config.NUMBA_NUM_THREADS)
+    shared = routes.product_threads(m, n, k, route)
     if shared == 0:
         return a @ b
     if shared == 1:

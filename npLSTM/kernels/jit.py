@@ -4,18 +4,19 @@ reference.py (held equal to 1e-12 in float64 by tests/test_jit.py).
 Dimension legend and conventions: see reference.py, whose docstrings hold
 the equations. This module is the backend the layers call: the LSTM's
 forward and backward (dispatching to the loops of lstm_loops.py, whose gate
-math is gate_math.py's, by the routes routes.py decides), Dense, the heads
+math is gate_math.py's, by the route they are given: a routes.Route, made
+by the model's plan for each batch, npLSTM.plan), Dense, the heads
 and losses (their loops in head_math.py), Adam and the scans of the input
 checks.
 
-Two shapes of the same recurrence, chosen by size (routes.compiled_loop):
+Two shapes of the same recurrence, chosen by size (Route.whole_loop):
   small  the whole time loop in one compiled call: the product h U written
          out as loops, no Python per step. Where batch and units are small,
          a BLAS call per step costs more than it saves.
   large  per step one BLAS GEMM (h U, dz U^T) around a compiled
          element-wise gate kernel, with NumPy's BLAS, which needs no
          SciPy as Numba's np.dot would. Where a batch has rows enough
-         for several threads (routes.row_threads), each thread takes a block
+         for several threads (Route.threads, Route.blocks), each thread takes a block
          of rows and calls that BLAS itself from compiled code (blas.py),
          steps and weight gradients alike; else the products are NumPy
          calls from Python, on BLAS's own threads.
@@ -43,32 +44,28 @@ from .lstm_loops import (_backward_blocks, _backward_loop, _backward_loop_thread
 from .reference import ACTIVATIONS, activation_backward  # noqa: F401  (as fast in NumPy)
 
 
-def _row_threads(B):
-    """routes.row_threads with this process's thread counts."""
-    return routes.row_threads(B, blas.threads(), numba.config.NUMBA_NUM_THREADS)
+def route_for(B, H=0, loop_threads=1):
+    """The Route of a batch of B rows (through an LSTM of H units) with this
+    process's thread counts and BLAS (routes.route): what the kernels below
+    take when given none. A model's plan makes its own (npLSTM.plan)."""
+    return routes.route(B, H, loop_threads, blas.threads(), numba.config.NUMBA_NUM_THREADS,
+                        blas.GEMM is not None)
 
 
-def _matmul(a, b, B):
-    """a @ b for 2-D arrays, computed for a batch of B rows (blas.matmul)."""
-    return blas.matmul(a, b, _row_threads(B))
-
-
-def _step_products(B, n, k):
+def _step_products(B, n, k, route):
     """Where the per-step products (B, k) @ (k, n) of the large path, from
     Python, are to run: BLAS held to one thread, or as BLAS decides
     (routes.product_threads, as for any product of the batch)."""
-    threads = routes.product_threads(B, n, k, _row_threads(B), blas.threads(),
-                                     numba.config.NUMBA_NUM_THREADS)
+    threads = routes.product_threads(B, n, k, route)
     return blas.one_blas_thread() if threads == 1 else contextlib.nullcontext()
 
 
-def _run_loop(serial, threaded, B, *args):
-    """A compiled loop over a batch of B rows: its threaded build on the
-    threads of _row_threads(B), else the serial one on the calling thread."""
-    threads = _row_threads(B)
-    if threads < 2:
+def _run_loop(serial, threaded, route, *args):
+    """A compiled loop over a batch's rows: its threaded build on the
+    route's threads, else the serial one on the calling thread."""
+    if route.threads < 2:
         return serial(*args)
-    with blas.on_threads(threads):
+    with blas.on_threads(route.threads):
         return threaded(*args)
 
 
@@ -81,23 +78,23 @@ def _run_blocks(kernel, blocks, dtype, *args):
 
 # Dense ----------------------------------------------------------------------------------
 # BLAS-bound: NumPy's products as reference.py, their rows on npLSTM's
-# threads where large (_matmul).
+# threads where large (blas.matmul).
 
 
-def dense_forward(X, W, b):
+def dense_forward(X, W, b, route=None):
     """As reference.dense_forward."""
     F, K = W.shape
-    B = len(X) if X.ndim > 1 else 1
-    return _matmul(X.reshape(-1, F), W, B).reshape(X.shape[:-1] + (K,)) + b
+    route = route or route_for(len(X) if X.ndim > 1 else 1)
+    return blas.matmul(X.reshape(-1, F), W, route).reshape(X.shape[:-1] + (K,)) + b
 
 
-def dense_backward(dZ, X, W, with_dX=True):
+def dense_backward(dZ, X, W, with_dX=True, route=None):
     """As reference.dense_backward."""
     F, K = W.shape
-    B = len(X) if X.ndim > 1 else 1
+    route = route or route_for(len(X) if X.ndim > 1 else 1)
     dZ2 = dZ.reshape(-1, K)
-    dX = _matmul(dZ2, W.T, B).reshape(X.shape) if with_dX else None
-    return dX, _matmul(X.reshape(-1, F).T, dZ2, B), dZ2.sum(axis=0)
+    dX = blas.matmul(dZ2, W.T, route).reshape(X.shape) if with_dX else None
+    return dX, blas.matmul(X.reshape(-1, F).T, dZ2, route), dZ2.sum(axis=0)
 
 
 # The head: activations and the losses fused with them (their loops in head_math.py) ---------
@@ -205,7 +202,7 @@ def value_range(a):
 # The LSTM kernels ------------------------------------------------------------------------
 
 
-def _weight_products(dZ, X, h0, hs, W, with_dX):
+def _weight_products(dZ, X, h0, hs, W, with_dX, route):
     """dX (None without with_dX), dW, dU of reference.lstm_weight_grads, one
     GEMM each, dU without its (B, T, H) array of every h_{t-1}: in hs's rows
     (b, t), row r - 1 holds the h_{t-1} of row r, except at t = 0, where it
@@ -215,13 +212,13 @@ def _weight_products(dZ, X, h0, hs, W, with_dX):
     B, T, D = X.shape
     H = h0.shape[1]
     dZ2 = dZ.reshape(B * T, 4 * H)
-    dX = _matmul(dZ2, W.T, B).reshape(B, T, D) if with_dX else None
-    dW = _matmul(X.reshape(B * T, D).T, dZ2, B)
+    dX = blas.matmul(dZ2, W.T, route).reshape(B, T, D) if with_dX else None
+    dW = blas.matmul(X.reshape(B * T, D).T, dZ2, route)
     hs2 = hs.reshape(B * T, H)
-    dU = _matmul(hs2[:-1].T, dZ2[1:], B)
+    dU = blas.matmul(hs2[:-1].T, dZ2[1:], route)
     taken = np.zeros_like(h0)               # what the shifted product took at t = 0
     taken[1:] = hs[:-1, -1]
-    dU += _matmul((h0 - taken).T, dZ[:, 0], B)
+    dU += blas.matmul((h0 - taken).T, dZ[:, 0], route)
     return dX, dW, dU
 
 
@@ -239,12 +236,13 @@ def _weight_products_blocks(blocks, dZ, X, h0, hs, W, with_dX):
     return (dX if with_dX else None), dW.sum(axis=0), dU.sum(axis=0)
 
 
-def lstm_weight_grads(dZ, X, h0, hs, W, with_dX=True):
+def lstm_weight_grads(dZ, X, h0, hs, W, with_dX=True, route=None):
     """As reference.lstm_weight_grads: (dX, dW, dU, db)."""
     B, T, D = X.shape
     H = h0.shape[1]
     if not routes.loop_weight_grads(B, T, D, H):
-        return _weight_products(dZ, X, h0, hs, W, with_dX) + (dZ.reshape(B * T, 4 * H).sum(axis=0),)
+        return _weight_products(dZ, X, h0, hs, W, with_dX, route or route_for(B, H)) + \
+            (dZ.reshape(B * T, 4 * H).sum(axis=0),)
     X = np.ascontiguousarray(X)
     dX, dW = np.empty_like(X) if with_dX else None, np.empty_like(W)
     dU = np.empty((h0.shape[1], W.shape[1]), dtype=W.dtype)
@@ -259,18 +257,15 @@ def _keep(mask, B, T):
     return np.ones((B, T), dtype=np.bool_) if mask is None else np.ascontiguousarray(mask)
 
 
-def _row_blocks(B, H):
-    """routes.row_blocks with this process's threads and BLAS."""
-    return routes.row_blocks(B, H, _row_threads(B), blas.GEMM is not None)
-
-
-def lstm_forward(X, h0, c0, W, U, b, mask=None):
-    """As reference.lstm_forward: (hs, h_T, c_T, cache)."""
+def lstm_forward(X, h0, c0, W, U, b, mask=None, route=None):
+    """As reference.lstm_forward: (hs, h_T, c_T, cache); route: how this
+    batch runs (routes.Route; None: route_for its size)."""
     B, T, D = X.shape
     H = h0.shape[1]
-    blocks = _row_blocks(B, H)
+    route = route or route_for(B, H)
+    blocks = route.blocks
     if blocks is None:
-        XW = _matmul(X.reshape(B * T, D), W, B).reshape(B, T, 4 * H)  # b joins in the gates
+        XW = blas.matmul(X.reshape(B * T, D), W, route).reshape(B, T, 4 * H)  # b joins in the gates
     else:
         XW = np.empty((B, T, 4 * H), dtype=X.dtype)             # each thread makes its rows'
     h0, c0, b = np.ascontiguousarray(h0), np.ascontiguousarray(c0), np.ascontiguousarray(b)
@@ -278,9 +273,9 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     gates = np.empty((B, T, 4 * H), dtype=X.dtype)
     cs = np.empty((B, T, H), dtype=X.dtype)
     hs = np.empty((B, T, H), dtype=X.dtype)
-    if routes.compiled_loop(B, H):
-        _run_loop(_forward_loop, _forward_loop_threaded, B, XW, b, h0, c0, U, keep, gates, cs,
-                  hs)
+    if route.whole_loop:
+        _run_loop(_forward_loop, _forward_loop_threaded, route, XW, b, h0, c0, U, keep, gates,
+                  cs, hs)
     else:
         # z is the one buffer of every step's product (a new array per step
         # cost page faults).
@@ -292,7 +287,7 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
         else:
             # hs[:, t - 1] is a strided view (rows T steps apart) that BLAS
             # reads in place, and the gate kernel takes whole arrays and t.
-            with _step_products(B, 4 * H, H):
+            with _step_products(B, 4 * H, H, route):
                 for t in range(T):
                     np.matmul(hs[:, t - 1] if t > 0 else h0, U, out=z)
                     _gates_step(t, z, XW, b, h0, c0, keep, gates, cs, hs)
@@ -300,24 +295,26 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
                                                                       mask)
 
 
-def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
-    """As reference.lstm_backward: (dX, dW, dU, db, dh0, dc0)."""
+def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True, route=None):
+    """As reference.lstm_backward: (dX, dW, dU, db, dh0, dc0); route: as
+    lstm_forward's, the same for a pass and its backward."""
     X, h0, c0, gates, cs, hs, mask = cache
     B, T, _ = X.shape
+    route = route or route_for(*h0.shape)
     keep = _keep(mask, B, T)
     dh_T, dc_T = np.ascontiguousarray(dh_T), np.array(dc_T, copy=True)
     has_dhs = dhs is not None
     dhs = np.ascontiguousarray(dhs) if has_dhs else np.zeros((1, 1, 1), dtype=X.dtype)  # unread
     dZ = np.empty_like(gates)
     U = np.ascontiguousarray(U)
-    if routes.compiled_loop(*h0.shape):
+    if route.whole_loop:
         dh0, dc0 = np.empty_like(h0), np.empty_like(c0)
-        _run_loop(_backward_loop, _backward_loop_threaded, B, dhs, has_dhs, dh_T, dc_T, gates,
-                  cs, c0, U, keep, dZ, dh0, dc0)
-        return lstm_weight_grads(dZ, X, h0, hs, W, with_dX) + (dh0, dc0)
+        _run_loop(_backward_loop, _backward_loop_threaded, route, dhs, has_dhs, dh_T, dc_T,
+                  gates, cs, c0, U, keep, dZ, dh0, dc0)
+        return lstm_weight_grads(dZ, X, h0, hs, W, with_dX, route) + (dh0, dc0)
     # dc is updated in place; dh and dh_prev are two buffers, swapped each step
     dh, dh_prev, dc = dh_T.copy(), np.empty_like(dh_T), dc_T
-    blocks = _row_blocks(*h0.shape)
+    blocks = route.blocks
     if blocks is not None:
         db = np.zeros((len(blocks) - 1, gates.shape[2]), dtype=X.dtype)    # a row per block
         _run_blocks(_backward_blocks, blocks, X.dtype, dhs, has_dhs, dh, dh_prev, dc, gates, cs,
@@ -325,11 +322,11 @@ def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
         dh = dh if T % 2 == 0 else dh_prev
         return _weight_products_blocks(blocks, dZ, X, h0, hs, W, with_dX) + (db.sum(axis=0), dh, dc)
     db = np.zeros(gates.shape[2], dtype=X.dtype)
-    with _step_products(B, h0.shape[1], gates.shape[2]):
+    with _step_products(B, h0.shape[1], gates.shape[2], route):
         for t in reversed(range(T)):
             _gates_step_backward(t, dhs, has_dhs, dh, dc, gates, cs, c0, keep, dZ, db)
             np.matmul(dZ[:, t], U.T, out=dh_prev)
             if mask is not None:        # masked rows pass dh through
                 np.copyto(dh_prev, dh, where=~keep[:, t, None])
             dh, dh_prev = dh_prev, dh
-    return _weight_products(dZ, X, h0, hs, W, with_dX) + (db, dh, dc)
+    return _weight_products(dZ, X, h0, hs, W, with_dX, route) + (db, dh, dc)

@@ -9,6 +9,9 @@ Dimension legend
     D  input features          H  LSTM units
     F  Dense inputs            K  Dense outputs (classes)
 
+The forward and backward functions take a `route` too, and leave it: the
+compiled ones (jit.py) run a batch one of several ways, and this one way.
+
 Conventions (shared with Keras, so weights map one to one)
     gate order i, f, c (candidate), o
     W  kernel            (D, 4H)
@@ -86,7 +89,7 @@ class LSTMCache(NamedTuple):
     mask: Optional[np.ndarray]  # (B, T) of bool, or None: every step counts
 
 
-def lstm_forward(X, h0, c0, W, U, b, mask=None):
+def lstm_forward(X, h0, c0, W, U, b, mask=None, route=None):
     """Run an LSTM over a batch of sequences.
 
     For t = 1..T, with x_t = X[:, t] (B, D):
@@ -125,7 +128,7 @@ def lstm_forward(X, h0, c0, W, U, b, mask=None):
     return hs, h, c, LSTMCache(X, h0, c0, gates, cs, hs, mask)
 
 
-def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True):
+def lstm_backward(dhs, dh_T, dc_T, cache, W, U, with_dX=True, route=None):
     """Backpropagation through time for lstm_forward.
 
     dhs (B, T, H) is the gradient on every hidden output, or None when only
@@ -207,12 +210,12 @@ def lstm_weight_grads(dZ, X, h0, hs, W, with_dX=True):
 # --------------------------------------------------------------------------
 
 
-def dense_forward(X, W, b):
+def dense_forward(X, W, b, route=None):
     """z = x W + b.   X (..., F); W (F, K); b (K,)  ->  z (..., K)."""
     return X @ W + b
 
 
-def dense_backward(dZ, X, W, with_dX=True):
+def dense_backward(dZ, X, W, with_dX=True, route=None):
     """dX = dz W^T,  dW = sum x^T dz,  db = sum dz  (sums over all leading axes);
     dX is None without with_dX (as in lstm_weight_grads)."""
     F, K = W.shape

@@ -2,13 +2,15 @@
 thresholds, and every decision made from it.
 
 Each decision is a plain function of the sizes and of the thread counts it
-is given, so that what a step will do can be read, and tested, here:
+is given, so that what a step will do can be read, and tested, here; a
+batch's decisions travel to the kernels as a Route, an argument:
 
+    route(B, H, ...)          the Route of a batch: the three below
     compiled_loop(B, H)       the whole time loop compiled (small layers), or
                               one BLAS product per step around compiled gates
     row_threads(B, ...)       how many threads share a batch's rows, in the
                               loops and in the products around them
-    row_blocks(B, H, ...)     the large path's blocks of rows, a thread each,
+    row_blocks(B, ...)        the large path's blocks of rows, a thread each,
                               each thread calling BLAS for its own rows
     loop_weight_grads(...)    dX, dW, dU, db as loops, or a GEMM each
     product_threads(...)      how a product of a batch runs (blas.matmul)
@@ -16,11 +18,13 @@ is given, so that what a step will do can be read, and tested, here:
                               compiled call (npLSTM.executor)
 
 The thresholds come from `python benchmarks/kernels.py` (--crossover,
---compiled-batches, the tables); docs/performance.md gives the figures
+--compiled-executor, the tables); docs/performance.md gives the figures
 behind each, and why the routes are shaped as they are. Nothing else in
 the kernels reads a threshold. Where a batch's rows are independent, the
 threads do not change the compiled loops' results.
 """
+from typing import NamedTuple, Optional
+
 import numpy as np
 
 # The compiled loop beats BLAS per step up to 128 units while batch x units
@@ -56,9 +60,35 @@ BLAS_THREADS_WORK = 16 * 2**20
 # measured; above it layer by layer wins with few inputs.
 COMPILED_WORK = 3_000_000
 
-# How many of Numba's threads share out the rows of a batch at any size
-# (npLSTM.set_loop_threads); 1: as row_threads decides by the batch.
-loop_threads = 1
+
+class Route(NamedTuple):
+    """How the numba backend runs one batch: jit.py's kernels take it as
+    their `route` argument. route() below makes it for a batch of a model
+    (npLSTM.plan.Plan.route); tests make it by hand to take each way."""
+    whole_loop: bool                    # the LSTM's time loop compiled whole (compiled_loop);
+                                        # else a BLAS product per step
+    threads: int = 1                    # threads sharing the batch's rows (row_threads);
+                                        # 1: the calling thread
+    blocks: Optional[np.ndarray] = None  # the large path's rows in blocks, a thread each
+                                        # calling BLAS itself (row_blocks), or None
+    blas_threads: int = 1               # the threads BLAS may use
+    most: int = 1                       # the threads Numba started
+    one_thread_work: int = ONE_THREAD_WORK   # the products' thresholds (product_threads)
+    thread_work: int = THREAD_WORK
+
+
+def route(B, H, loop_threads, blas_threads, most, blas_callable, whole_loop=None,
+          **thresholds):
+    """The Route of a batch of B rows through an LSTM of H units (H = 0:
+    a batch with no LSTM, its products alone), with `loop_threads` asked
+    for (1: by the batch), BLAS's and Numba's thread counts, and whether
+    npLSTM found a BLAS it can call from compiled code. whole_loop: the
+    loop shape asked for (None: compiled_loop decides); thresholds: the
+    products' (one_thread_work, thread_work), else the table's."""
+    whole = compiled_loop(B, H) if whole_loop is None else whole_loop
+    threads = row_threads(B, loop_threads, blas_threads, most)
+    return Route(whole, threads, row_blocks(B, whole, threads, blas_callable), blas_threads,
+                 most, **thresholds)
 
 
 def compiled_loop(B, H):
@@ -66,23 +96,23 @@ def compiled_loop(B, H):
     return H <= TINY_UNITS or (H <= SMALL_UNITS and B * H <= SMALL_WORK)
 
 
-def row_threads(B, blas_threads, most):
+def row_threads(B, loop_threads, blas_threads, most):
     """The threads that share a batch of B rows in the LSTM loops, both
     shapes, and in the products around them (1: none, the loops run on the
     calling thread and BLAS's own threads take the products): the loop
-    threads when set above 1, else BLAS's thread count while each gets
+    threads when asked for above 1, else BLAS's thread count while each gets
     MIN_THREAD_ROWS rows; at most a thread a row, and `most` (the threads
     Numba started)."""
     threads = loop_threads if loop_threads > 1 else min(blas_threads, B // MIN_THREAD_ROWS)
     return max(1, min(threads, B, most))
 
 
-def row_blocks(B, H, threads, blas_callable):
+def row_blocks(B, whole_loop, threads, blas_callable):
     """Where the large path shares a batch's rows among `threads` threads
     that call BLAS themselves (blas_callable: npLSTM found a BLAS it can
     call from compiled code), the first row of each thread's block and,
     last, B; else None."""
-    if compiled_loop(B, H) or not blas_callable or threads < 2:
+    if whole_loop or not blas_callable or threads < 2:
         return None
     return np.linspace(0, B, threads + 1).astype(np.int64)
 
@@ -92,23 +122,22 @@ def loop_weight_grads(B, T, D, H):
     return B * T * (D + H + 1) * 4 * H <= SMALL_GRAD_WORK
 
 
-def product_threads(m, n, k, row_threads, blas_threads, most):
-    """How a product (m, k) @ (k, n) of a batch whose rows run on
-    `row_threads` threads is computed (the per-step products h U and
-    dz U^T of the large path from Python too):
+def product_threads(m, n, k, route):
+    """How a product (m, k) @ (k, n) of a batch on this route is computed
+    (the per-step products h U and dz U^T of the large path from Python too):
         0  NumPy's call, BLAS deciding its threads: BLAS runs it on one
            thread anyway, or the batch is on the calling thread and the
            product has BLAS_THREADS_WORK or more
         1  NumPy's call on the calling thread, BLAS held to one thread
         n  its rows on n of Numba's threads, each calling BLAS at one thread
-    Threads only for products worth them (BLAS_THREADS_WORK, THREAD_WORK),
+    Threads only for products worth them (BLAS_THREADS_WORK, thread_work),
     and BLAS's own threads never left spinning beside npLSTM's."""
     work = m * n * k
-    if work <= ONE_THREAD_WORK or blas_threads < 2:
+    if work <= route.one_thread_work or route.blas_threads < 2:
         return 0
-    if row_threads < 2:
+    if route.threads < 2:
         return 0 if work >= BLAS_THREADS_WORK else 1
-    shared = min(row_threads, m, most, work // THREAD_WORK)
+    shared = min(route.threads, m, route.most, work // route.thread_work)
     return shared if shared >= 2 else 1
 
 

@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ..checks import shape_tuple
+from ..plan import DEFAULT as DEFAULT_PLAN
 
 
 class Layer(ABC):
@@ -76,6 +77,11 @@ class Layer(ABC):
         return dict(self._shape_config)
 
     param_names = ()       # names of params, in order (Keras's weight names)
+    plan = DEFAULT_PLAN    # how its kernels run a batch: its model's (npLSTM.plan)
+
+    def set_plan(self, plan):
+        """Run the kernels as this plan says (Sequential gives its own)."""
+        self.plan = plan
 
     # Layers without recurrent state need nothing of the following.
     stateful = False

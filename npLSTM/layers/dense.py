@@ -48,7 +48,8 @@ class Dense(Layer):
 
     def forward(self, x, mask=None):
         self._x = x
-        self.logits = self.kernels.dense_forward(x, *self.params)
+        self._route = self.plan.route(len(x) if x.ndim > 1 else 1)
+        self.logits = self.kernels.dense_forward(x, *self.params, route=self._route)
         self._a = self.kernels.activation_forward(self.activation, self.logits)
         return self._a
 
@@ -58,7 +59,8 @@ class Dense(Layer):
 
     def backward_logits(self, dz, input_grad=True):
         """Backward from the gradient on the logits z (a loss fused with the activation)."""
-        dX, dW, db = self.kernels.dense_backward(dz, self._x, self.params[0], input_grad)
+        dX, dW, db = self.kernels.dense_backward(dz, self._x, self.params[0], input_grad,
+                                                 self._route)
         self.grads = [dW, db]
         return dX
 

@@ -102,7 +102,9 @@ class LSTM(Layer):
 
     def forward(self, x, mask=None):
         h0, c0 = self.initial_states(len(x), x.dtype)
-        hs, h, c, self._cache = self.kernels.lstm_forward(x, h0, c0, *self.params, mask=mask)
+        self._route = self.plan.route(len(x), self.units)
+        hs, h, c, self._cache = self.kernels.lstm_forward(x, h0, c0, *self.params, mask=mask,
+                                                          route=self._route)
         if self.stateful:
             self.states = (h, c)
         return hs if self.return_sequences else h
@@ -126,7 +128,7 @@ class LSTM(Layer):
         else:
             dhs, dh_T = None, dy     # the last output is the final h
         dX, dW, dU, db, dh0, dc0 = self.kernels.lstm_backward(dhs, dh_T, zeros, self._cache, W, U,
-                                                              input_grad)
+                                                              input_grad, self._route)
         self.grads = [dW, dU, db]
         self.state_grads = (dh0, dc0)
         return dX

@@ -21,6 +21,10 @@ class TimeDistributed(Layer):
         self.layer = layer
         self.param_names = layer.param_names
 
+    def set_plan(self, plan):
+        super().set_plan(plan)
+        self.layer.set_plan(plan)
+
     def get_config(self):
         return {"layer": {"class": type(self.layer).__name__, "config": self.layer.get_config()},
                 **super().get_config()}

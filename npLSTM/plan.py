@@ -1,0 +1,60 @@
+"""How a model runs its steps: chosen when the model is made, and handed
+down to every kernel call.
+
+    executor      how fit and train_on_batch run a step (npLSTM.executor):
+                  "auto" by the model's size, "compiled" all of a fit's
+                  batches in one compiled call, "layers" layer by layer
+    loop_threads  threads sharing a batch's rows in the LSTM loops and the
+                  products around them, at any size; None: as
+                  npLSTM.set_loop_threads says (1 by default: by the batch)
+    lstm_loop     the LSTM loop's shape: "auto" by size (routes.compiled_loop),
+                  "whole" the time loop compiled whole, "steps" a BLAS
+                  product per step (benchmarks take each at any size)
+
+For each batch the layers ask route(B, H) for the kernels' Route
+(kernels/routes.py): the loop shape, the threads, the row blocks, made
+from the one table of thresholds with this machine's thread counts, and
+pass it to the kernels as an argument. The kernels decide nothing else.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import numba
+
+from . import threads
+from .kernels import blas, routes
+
+EXECUTORS = ("auto", "compiled", "layers")
+LSTM_LOOPS = {"auto": None, "whole": True, "steps": False}     # routes.route's whole_loop
+
+
+@dataclass(frozen=True)
+class Plan:
+    executor: str = "auto"              # see above
+    loop_threads: Optional[int] = None  # see above
+    lstm_loop: str = "auto"             # see above
+    # The products' thresholds (routes.product_threads); tests set them low
+    # to send the smallest products to threads.
+    one_thread_work: int = routes.ONE_THREAD_WORK
+    thread_work: int = routes.THREAD_WORK
+
+    def __post_init__(self):
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {self.executor!r}")
+        if self.lstm_loop not in LSTM_LOOPS:
+            raise ValueError(f"lstm_loop must be one of {tuple(LSTM_LOOPS)}, "
+                             f"got {self.lstm_loop!r}")
+        if self.loop_threads is not None:
+            threads.check_loop_threads(self.loop_threads)
+
+    def route(self, B, H=0):
+        """The Route of a batch of B rows (through an LSTM of H units; 0: a
+        layer without one) on this machine now."""
+        loop = threads.loop_threads() if self.loop_threads is None else self.loop_threads
+        return routes.route(B, H, loop, blas.threads(), numba.config.NUMBA_NUM_THREADS,
+                            blas.GEMM is not None, LSTM_LOOPS[self.lstm_loop],
+                            one_thread_work=self.one_thread_work,
+                            thread_work=self.thread_work)
+
+
+DEFAULT = Plan()
