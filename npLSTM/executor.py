@@ -48,10 +48,13 @@ def _op(kind, **fields):
     return op
 
 
+# The layers a program knows, under TimeDistributed too.
+KNOWN_LAYERS = (LSTM, Dense, Activation, RepeatVector, Reshape, Masking)
+
+
 class Program:
     """A model's layers as ops (see kernels/program.py), with the sizes of
-    the buffers they need per sample; `None` from Program.of a model with a
-    layer it does not know."""
+    the buffers they need per sample."""
 
     def __init__(self, model, ops, values, work, keep, states, output_keep, first):
         self.ops, self.values = ops, values
@@ -105,8 +108,6 @@ class Program:
                 inner, inner_shape = inner.layer, inner_shape[1:]
             op = cls._layer_op(inner, inner_shape, rows, at, mask if rows == 1 else -1,
                                work, keep, states, segments)
-            if op is None:
-                return None
             if layer.params and first is None:
                 first = k
             values.append(float(getattr(inner, "mask_value", 0.0)))
@@ -123,8 +124,8 @@ class Program:
 
     @staticmethod
     def _layer_op(layer, shape, rows, at, mask, work, keep, states, segments):
-        """The op of one layer (unwrapped) on inputs of per-row shape `shape`,
-        in the input's slice `at`; None for a layer it does not know."""
+        """The op of one layer (unwrapped, of KNOWN_LAYERS) on inputs of
+        per-row shape `shape`, in the input's slice `at`."""
         size = math.prod(shape)
         if type(layer) is LSTM:
             (T, D), H = shape, layer.units
@@ -153,11 +154,9 @@ class Program:
                        IN_AT=at, OUT_AT=work.take(rows * layer.n * size))
         if type(layer) is Reshape:
             return _op(program.RESHAPE, ROWS=rows, IN_AT=at, OUT_AT=at)
-        if type(layer) is Masking:
-            T, D = shape
-            return _op(program.MASKING, ROWS=rows, STEPS=T, IN_F=D, OUT_F=D, IN_AT=at,
-                       OUT_AT=work.take(rows * size), KEEP_OUT=keep.take(rows * T))
-        return None
+        T, D = shape                                      # Masking
+        return _op(program.MASKING, ROWS=rows, STEPS=T, IN_F=D, OUT_F=D, IN_AT=at,
+                   OUT_AT=work.take(rows * size), KEEP_OUT=keep.take(rows * T))
 
 
 def optimizer_settings(optimizer):
@@ -261,12 +260,11 @@ def _slots(optimizer, slots):
 
 def unknown_parts(model):
     """What of a model the program does not know, said for an error message."""
-    known = (LSTM, Dense, Activation, RepeatVector, Reshape, Masking)
     parts = []
     for layer in model.layers:
         while isinstance(layer, TimeDistributed):
             layer = layer.layer
-        if type(layer) not in known:
+        if type(layer) not in KNOWN_LAYERS:
             parts.append(f"a layer {type(layer).__name__}")
     if optimizer_settings(model.optimizer) is None:
         parts.append(f"an optimizer {type(model.optimizer).__name__}")
@@ -276,8 +274,6 @@ def unknown_parts(model):
 def executor_for(model):
     """A CompiledExecutor for a model on the numba backend whose layers and
     optimizer the program knows; else None."""
-    if model.kernels is not jit:
-        return None
-    if unknown_parts(model):
+    if model.kernels is not jit or unknown_parts(model):
         return None
     return CompiledExecutor(model, optimizer_settings(model.optimizer))

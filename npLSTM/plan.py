@@ -19,10 +19,8 @@ pass it to the kernels as an argument. The kernels decide nothing else.
 from dataclasses import dataclass
 from typing import Optional
 
-import numba
-
 from . import threads
-from .kernels import blas, routes
+from .kernels import jit, routes
 
 EXECUTORS = ("auto", "compiled", "layers")
 LSTM_LOOPS = {"auto": None, "whole": True, "steps": False}     # routes.route's whole_loop
@@ -51,10 +49,8 @@ class Plan:
         """The Route of a batch of B rows (through an LSTM of H units; 0: a
         layer without one) on this machine now."""
         loop = threads.loop_threads() if self.loop_threads is None else self.loop_threads
-        return routes.route(B, H, loop, blas.threads(), numba.config.NUMBA_NUM_THREADS,
-                            blas.GEMM is not None, LSTM_LOOPS[self.lstm_loop],
-                            one_thread_work=self.one_thread_work,
-                            thread_work=self.thread_work)
+        return jit.route_for(B, H, loop, LSTM_LOOPS[self.lstm_loop],
+                             one_thread_work=self.one_thread_work, thread_work=self.thread_work)
 
 
 DEFAULT = Plan()

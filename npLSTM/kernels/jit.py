@@ -44,12 +44,13 @@ from .lstm_loops import (_backward_blocks, _backward_loop, _backward_loop_thread
 from .reference import ACTIVATIONS, activation_backward  # noqa: F401  (as fast in NumPy)
 
 
-def route_for(B, H=0, loop_threads=1):
+def route_for(B, H=0, loop_threads=1, whole_loop=None, **thresholds):
     """The Route of a batch of B rows (through an LSTM of H units) with this
-    process's thread counts and BLAS (routes.route): what the kernels below
-    take when given none. A model's plan makes its own (npLSTM.plan)."""
+    process's thread counts and BLAS (routes.route, whose arguments the rest
+    are): what the kernels below take when given none, and what a model's
+    plan asks for (npLSTM.plan)."""
     return routes.route(B, H, loop_threads, blas.threads(), numba.config.NUMBA_NUM_THREADS,
-                        blas.GEMM is not None)
+                        blas.GEMM is not None, whole_loop, **thresholds)
 
 
 def _step_products(B, n, k, route):
