@@ -244,19 +244,16 @@ def backward(ops, first, fused, n, params, grads, work, grad, keep, states, kept
 
 
 @njit(inline="always")
-def commit_states(ops, n, work, states):
+def commit_states(ops, n, params, work, states, zeros):
     """Each stateful LSTM's last (h, c) becomes its carried state."""
     for k in range(ops.shape[0]):
         op = ops[k]
         if op[KIND] == LSTM and op[STATE_AT] >= 0:
-            T, H, at = op[STEPS], op[OUT_F], op[AUX_AT]
-            cs = _slice(work, n, at + T * 4 * H, n * T * H).reshape(n, T, H)
-            hs = _slice(work, n, at + T * 5 * H, n * T * H).reshape(n, T, H)
-            h = _slice(states, n, op[STATE_AT], n * H).reshape(n, H)
-            c = _slice(states, n, op[STATE_AT] + H, n * H).reshape(n, H)
+            _, _, _, _, cs, hs = _lstm_arrays(op, n, params, work)
+            h, c = _initial_states(op, n, states, zeros)      # the carried state's views
             for r in range(n):
-                _copy(hs[r, T - 1], h[r])
-                _copy(cs[r, T - 1], c[r])
+                _copy(hs[r, op[STEPS] - 1], h[r])
+                _copy(cs[r, op[STEPS] - 1], c[r])
 
 
 @njit(inline="always")
@@ -389,7 +386,7 @@ def train_batches(ops, values, head, X, y, sample_weights, order, batch_size, pa
         if not (np.isfinite(losses[k]) and all_finite(grads)):
             return k, loss_sum
         update(params, grads, segments, settings, slot_1, slot_2, first_step + k)
-        commit_states(ops, n, work, states)
+        commit_states(ops, n, params, work, states, zeros)
         loss_sum += losses[k] * n
         op = ops[ops.shape[0] - 1]
         a = _slice(work, n, op[OUT_AT], n * R * K).reshape(n, R, K)
