@@ -258,22 +258,32 @@ def _slots(optimizer, slots):
     return first, slots[optimizer.slot_names[-1]][0]
 
 
-def unknown_parts(model):
-    """What of a model the program does not know, said for an error message."""
+def unknown_parts(layers, optimizer):
+    """What of a model the program does not know (its layers, and its
+    optimizer when it has one), said for an error message; "" for none."""
     parts = []
-    for layer in model.layers:
+    for layer in layers:
         while isinstance(layer, TimeDistributed):
             layer = layer.layer
         if type(layer) not in KNOWN_LAYERS:
             parts.append(f"a layer {type(layer).__name__}")
-    if optimizer_settings(model.optimizer) is None:
-        parts.append(f"an optimizer {type(model.optimizer).__name__}")
+    if optimizer is not None and optimizer_settings(optimizer) is None:
+        parts.append(f"an optimizer {type(optimizer).__name__}")
     return " and ".join(parts)
+
+
+def refuse_uncompiled(layers, optimizer):
+    """A clear error where executor="compiled" is asked of a model whose
+    parts the program does not know."""
+    unknown = unknown_parts(layers, optimizer)
+    if unknown:
+        raise ValueError("executor='compiled' runs models of npLSTM's own layers trained by "
+                         f"Adam or SGD; this one has {unknown}")
 
 
 def executor_for(model):
     """A CompiledExecutor for a model on the numba backend whose layers and
     optimizer the program knows; else None."""
-    if model.kernels is not jit or unknown_parts(model):
+    if model.kernels is not jit or unknown_parts(model.layers, model.optimizer):
         return None
     return CompiledExecutor(model, optimizer_settings(model.optimizer))

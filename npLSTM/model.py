@@ -15,6 +15,7 @@ from . import checks, interrupts, kernels, losses, optimizers, saving
 from .layers import LSTM, Layer, from_config
 from .layers.lstm import LSTMTrace
 from .params import ParameterBuffer
+from .executor import refuse_uncompiled
 from .plan import Plan
 from .steps import Steps
 from .results import Backprop, History, count_correct
@@ -38,10 +39,11 @@ class Sequential:
             "compiled" always all of a fit's batches in one compiled call,
             "layers" always layer by layer from Python; same results to
             rounding
-    loop_threads  threads sharing a batch's rows in the LSTM loops, at any
-            size; None (default): as npLSTM.set_loop_threads says
-    Both make the model's plan (npLSTM.Plan, `model.plan`), which every
-    kernel call follows.
+    loop_threads  threads sharing a batch's rows in the LSTM loops: 1 as
+            the batch calls for, n > 1 that many at any batch, None
+            (default): as npLSTM.set_loop_threads says
+    Both make the model's plan (npLSTM.Plan, `model.plan`, where the rest of
+    it can be set), which every kernel call follows.
     """
 
     def __init__(self, layers, seed=None, dtype="float64", backend="numba", executor="auto",
@@ -78,9 +80,13 @@ class Sequential:
 
     @plan.setter
     def plan(self, plan):
-        if plan.executor == "compiled" and self.backend != "numba":
-            raise ValueError(f"the compiled executor runs the numba backend's kernels; "
-                             f"this model's backend is {self.backend!r}")
+        if not isinstance(plan, Plan):
+            raise TypeError(f"a model's plan is an npLSTM.Plan, got {type(plan).__name__}")
+        if plan.executor == "compiled":
+            if self.backend != "numba":
+                raise ValueError(f"the compiled executor runs the numba backend's kernels; "
+                                 f"this model's backend is {self.backend!r}")
+            refuse_uncompiled(self.layers, getattr(self, "optimizer", None))
         self._plan = plan
         for layer in self.layers:
             layer.set_plan(plan)
@@ -137,8 +143,11 @@ class Sequential:
         unknown = [m for m in metrics if m not in ("accuracy", "acc")]
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; known: ['accuracy']")
+        optimizer = optimizers.get(optimizer)
+        if self.executor == "compiled":
+            refuse_uncompiled(self.layers, optimizer)
         self.loss = loss
-        self.optimizer = optimizers.get(optimizer)
+        self.optimizer = optimizer
         self.optimizer.kernels = self.kernels
         self._steps.compiled = None    # decided anew at the first fit
         self.metrics = ("accuracy",) if metrics else ()
@@ -401,9 +410,8 @@ def load_model(path):
     config, arrays = saving.read(path)
     try:
         layers = [from_config(entry) for entry in config["layers"]]
-        model = Sequential(layers, dtype=config["dtype"], backend=config["backend"],
-                           executor=config.get("executor", "auto"),
-                           loop_threads=config.get("loop_threads"))
+        model = Sequential(layers, dtype=config["dtype"], backend=config["backend"])
+        model.plan = Plan(**config.get("plan", {}))
     except (KeyError, TypeError, AttributeError) as error:
         raise saving.malformed(path, error) from None
     saving.restore(model, config, arrays, path)

@@ -1,20 +1,10 @@
 """How a model runs its steps: chosen when the model is made, and handed
-down to every kernel call.
+down to every kernel call (npLSTM.Plan).
 
-    executor      how fit and train_on_batch run a step (npLSTM.executor):
-                  "auto" by the model's size, "compiled" all of a fit's
-                  batches in one compiled call, "layers" layer by layer
-    loop_threads  threads sharing a batch's rows in the LSTM loops and the
-                  products around them, at any size; None: as
-                  npLSTM.set_loop_threads says (1 by default: by the batch)
-    lstm_loop     the LSTM loop's shape: "auto" by size (routes.compiled_loop),
-                  "whole" the time loop compiled whole, "steps" a BLAS
-                  product per step (benchmarks take each at any size)
-
-For each batch the layers ask route(B, H) for the kernels' Route
-(kernels/routes.py): the loop shape, the threads, the row blocks, made
-from the one table of thresholds with this machine's thread counts, and
-pass it to the kernels as an argument. The kernels decide nothing else.
+For each batch the layers ask the plan's route(B, H) for the kernels'
+Route (kernels/routes.py): the loop shape, the threads, the row blocks,
+made from the one table of thresholds with this machine's thread counts,
+and pass it to the kernels as an argument. The kernels decide nothing else.
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -28,11 +18,30 @@ LSTM_LOOPS = {"auto": None, "whole": True, "steps": False}     # routes.route's 
 
 @dataclass(frozen=True)
 class Plan:
-    executor: str = "auto"              # see above
-    loop_threads: Optional[int] = None  # see above
-    lstm_loop: str = "auto"             # see above
-    # The products' thresholds (routes.product_threads); tests set them low
-    # to send the smallest products to threads.
+    """How a model runs its steps (Sequential's `plan`; the numba backend's:
+    the numpy backend has one way).
+
+    executor         how fit and train_on_batch run a step (npLSTM.executor):
+                     "auto" by the model's size, "compiled" all of a fit's
+                     batches in one compiled call, on the calling thread,
+                     "layers" layer by layer
+    loop_threads     how many threads share a batch's rows in the LSTM loops
+                     and the products around them, when layer by layer
+                     (and in predict and evaluate): 1 as the batch calls
+                     for (BLAS's threads at 16 rows a thread or more, else
+                     the calling thread), n > 1 that many at any batch;
+                     None (default): as npLSTM.set_loop_threads says (1
+                     unless set)
+    lstm_loop        the LSTM loop's shape: "auto" by size
+                     (routes.compiled_loop), "whole" the time loop compiled
+                     whole, "steps" a BLAS product per step
+    one_thread_work  the products' thresholds (routes.product_threads): the
+    thread_work      table's by default; tests set them low to send the
+                     smallest products to threads
+    """
+    executor: str = "auto"
+    loop_threads: Optional[int] = None
+    lstm_loop: str = "auto"
     one_thread_work: int = routes.ONE_THREAD_WORK
     thread_work: int = routes.THREAD_WORK
 
@@ -44,6 +53,10 @@ class Plan:
                              f"got {self.lstm_loop!r}")
         if self.loop_threads is not None:
             threads.check_loop_threads(self.loop_threads)
+        for name, least in (("one_thread_work", 0), ("thread_work", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer of at least {least}, got {value!r}")
 
     def route(self, B, H=0):
         """The Route of a batch of B rows (through an LSTM of H units; 0: a

@@ -12,6 +12,7 @@ A model loaded from it continues exactly where the saved one stood: the
 same seed stream, the same moments, the same state, so training resumed
 from a file is bit-identical to training that never stopped.
 """
+import dataclasses
 import json
 import os
 import uuid
@@ -45,8 +46,7 @@ def save_model(model, path):
             arrays[f"state_{k}_h"], arrays[f"state_{k}_c"] = states
     config = {
         "format": FORMAT, "version": VERSION,
-        "dtype": model.dtype.name, "backend": model.backend, "executor": model.executor,
-        "loop_threads": model.plan.loop_threads,
+        "dtype": model.dtype.name, "backend": model.backend, "plan": dataclasses.asdict(model.plan),
         "input_shape": list(model.input_shape),
         "layers": [{"class": type(layer).__name__, "config": layer.get_config()}
                    for layer in model.layers],

@@ -14,7 +14,7 @@ those.
 import numpy as np
 
 from . import interrupts, losses
-from .executor import executor_for, unknown_parts
+from .executor import executor_for
 from .results import TrainingDiverged, count_correct
 
 
@@ -73,10 +73,6 @@ class Steps:
             return None
         if self.compiled is None:                     # decided once per compile
             self.compiled = executor_for(self.model) or False
-            if choice == "compiled" and not self.compiled:
-                raise ValueError(
-                    "executor='compiled' runs models of npLSTM's own layers trained by Adam or "
-                    "SGD; this one has " + unknown_parts(self.model))
         if not self.compiled:
             return None
         takes = choice == "compiled" or self.compiled.takes(X, batch_size)

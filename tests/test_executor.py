@@ -149,12 +149,17 @@ def test_the_compiled_executor_asked_for_says_what_it_cannot_run():
         nl.Sequential([nl.LSTM(**LSTM_20)], backend="numpy", executor="compiled")
     with pytest.raises(ValueError, match="executor must be one of"):
         nl.Sequential([nl.LSTM(**LSTM_20)], executor="fused")
-    model = dense_model("compiled", optimizer=Halved(), head=Doubled("linear"))
-    with pytest.raises(ValueError, match="runs models of npLSTM's own layers trained by Adam or "
-                                         "SGD; this one has a layer Doubled and an optimizer "
-                                         "Halved"):
-        model.train_on_batch(np.zeros((2, 3, 5)), np.zeros((2, 5)))
-    assert model.optimizer.iterations == 0
+    own = "runs models of npLSTM's own layers trained by Adam or SGD; this one has "
+    with pytest.raises(ValueError, match=own + "a layer Doubled"):       # when made
+        dense_model("compiled", head=Doubled("linear"))
+    model = dense_model("compiled")
+    with pytest.raises(ValueError, match=own + "an optimizer Halved"):   # when compiled
+        model.compile("mse", Halved())
+    assert type(model.optimizer) is nl.Adam                # the model as it was
+    layers = dense_model(head=Doubled("linear"), optimizer=Halved())
+    with pytest.raises(ValueError, match=own + "a layer Doubled and an optimizer Halved"):
+        layers.executor = "compiled"
+    assert layers.executor == "auto"
 
 
 def test_auto_takes_the_compiled_executor_by_size(monkeypatch):

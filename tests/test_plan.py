@@ -31,14 +31,24 @@ def test_every_layer_follows_the_models_plan():
     (dict(executor="fused"), "executor must be one of"),
     (dict(lstm_loop="blocks"), "lstm_loop must be one of"),
     (dict(loop_threads=0), "the number of loop threads must be a positive integer, got 0"),
+    (dict(thread_work="a"), "thread_work must be an integer of at least 1, got 'a'"),
+    (dict(one_thread_work=-5), "one_thread_work must be an integer of at least 0, got -5"),
 ])
 def test_a_nonsense_plan_is_refused(plan, message):
     with pytest.raises(ValueError, match=message):
         nl.Plan(**plan)
 
 
+def test_a_model_takes_only_a_plan():
+    built = model()
+    with pytest.raises(TypeError, match="a model's plan is an npLSTM.Plan, got str"):
+        built.plan = "compiled"
+    assert built.plan == nl.Plan()
+
+
 def test_the_plan_is_kept_in_the_model_file(tmp_path):
     built = model(executor="layers", loop_threads=1)
+    built.plan = nl.Plan("layers", 1, lstm_loop="steps", thread_work=7)
     built.save(tmp_path / "m.npz")
     assert nl.load_model(tmp_path / "m.npz").plan == built.plan
 
