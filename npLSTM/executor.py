@@ -76,7 +76,16 @@ class Program:
                 self.work_per_sample += rows * T * (F + K + 1) * 4 * K
             elif op[program.KIND] == program.DENSE:
                 self.work_per_sample += rows * T * (F + 1) * K
-        self._buffers = {}
+        self._buffers, self._takes = {}, {}
+
+    def takes(self, batch_size):
+        """Whether batches of batch_size samples take the compiled executor
+        (routes.compiled_executor), decided once per batch size."""
+        if batch_size not in self._takes:
+            self._takes[batch_size] = routes.compiled_executor(
+                [(batch_size * rows, H) for rows, H in self.lstms],
+                batch_size * self.work_per_sample)
+        return self._takes[batch_size]
 
     def buffers(self, n, dtype):
         """work, grad, keep and states for batches of up to n samples, and
@@ -198,11 +207,8 @@ class CompiledExecutor:
         return self.programs[sample_shape]
 
     def takes(self, X, batch_size):
-        """Whether batches of batch_size samples of X take this path
-        (routes.compiled_executor)."""
-        prog = self.program(X.shape[1:])
-        return routes.compiled_executor([(batch_size * rows, H) for rows, H in prog.lstms],
-                                        batch_size * prog.work_per_sample)
+        """Whether batches of batch_size samples of X take this path."""
+        return self.program(X.shape[1:]).takes(batch_size)
 
     def run(self, X, y, batch_size, order=None, sample_weight=None):
         """One optimizer step per batch, in order or in the given

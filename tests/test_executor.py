@@ -13,7 +13,6 @@ from hypothesis import given, settings, strategies as st
 import npLSTM as nl
 from npLSTM import executor
 from npLSTM.gradcheck import compare
-from npLSTM.kernels import routes
 from strategies import configs
 
 TOLERANCE = {"float64": 1e-10, "float32": 2e-4}
@@ -162,17 +161,15 @@ def test_the_compiled_executor_asked_for_says_what_it_cannot_run():
     assert layers.executor == "auto"
 
 
-def test_auto_takes_the_compiled_executor_by_size(monkeypatch):
+def test_auto_takes_the_compiled_executor_by_size():
     model = dense_model(loss="binary_crossentropy")
     X = np.zeros((4, 3, 5))
     model.fit(X, np.zeros((4, 5)), batch_size=2, verbose=0)
     steps = model._steps.compiled
     assert steps.takes(X, 2) and not steps.takes(X, 64)        # 64 x 20 units: BLAS per step
-    work = 2 * 3 * (5 + 20 + 1) * 80 + 2 * 21 * 5               # the LSTM's and the head's
-    monkeypatch.setattr(routes, "COMPILED_WORK", work - 1)
-    assert not steps.takes(X, 2)
-    monkeypatch.setattr(routes, "COMPILED_WORK", work)
-    assert steps.takes(X, 2)
+    prog = steps.program(X.shape[1:])
+    assert prog.lstms == [(1, 20)]                              # rows a sample, units
+    assert prog.work_per_sample == 3 * (5 + 20 + 1) * 80 + 21 * 5   # the LSTM's and the head's
     forced = dense_model("compiled", loss="binary_crossentropy")
     assert forced._steps.compiled_executor(X, 64) is not None  # at any size when asked
 
